@@ -1,0 +1,6 @@
+export * from './attributes';
+export * from './prompt';
+export * from './ports';
+export * from './selection';
+export * from './memory';
+export * from './profile';

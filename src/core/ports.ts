@@ -1,0 +1,66 @@
+/**
+ * The small interfaces through which the core talks to the outside world. Engines
+ * (llama.cpp, Ollama, embedders) and storage implement them; the core never does I/O itself.
+ */
+
+/** One teacher-forced scoring request: log p(response | prompt with attributes). */
+export interface ScoreRequest {
+  /** The user's prompt x, without any attribute block. */
+  readonly prompt: string;
+  /** The attribute set A; empty means the base prompt. */
+  readonly attributes: ReadonlyArray<string>;
+  /** The response whose tokens are scored. */
+  readonly response: string;
+}
+
+/**
+ * Scores a batch of requests: for each, the summed log-likelihood of every response token
+ * given everything before it. Requests sharing a prompt may be scored with a shared prefix.
+ * Implementations must reject with an AbortError-like error when the signal fires.
+ */
+export interface LogLikelihoodScorer {
+  scoreBatch(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<number[]>;
+}
+
+export interface Embedder {
+  /** Stable identifier (model name) stored with every vector it produced. */
+  readonly id: string;
+  embed(texts: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]>;
+}
+
+export interface GenerationOptions {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  maxTokens?: number;
+  seed?: number;
+}
+
+/** Streams a response for a prompt (the engine applies the chat template). */
+export interface TextGenerator {
+  generate(
+    prompt: string,
+    attributes: ReadonlyArray<string>,
+    options: GenerationOptions,
+    onToken?: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<string>;
+}
+
+/** A recorded choice: the user preferred `chosen` over `rejected` for `prompt`. */
+export interface PreferencePair {
+  readonly id: string;
+  readonly prompt: string;
+  readonly chosen: string;
+  readonly rejected: string;
+}
+
+export function abortError(message = 'The operation was cancelled.'): Error {
+  const err = new Error(message);
+  err.name = 'AbortError';
+  return err;
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw abortError();
+}
