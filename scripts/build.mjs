@@ -52,6 +52,7 @@ for (const extra of ['src/engines/llama/scorerWorker.ts']) {
 
 await rm('dist', { recursive: true, force: true });
 await mkdir('dist/webview/codicons', { recursive: true });
+await cp('webview-ui/styles.css', 'dist/webview/styles.css');
 for (const f of ['codicon.css', 'codicon.ttf']) {
   await cp(`node_modules/@vscode/codicons/dist/${f}`, `dist/webview/codicons/${f}`);
 }

@@ -13,7 +13,7 @@ class DraftsViewProvider implements vscode.WebviewViewProvider {
     view.webview.onDidReceiveMessage((raw: unknown) => {
       const msg = parseWebviewMessage(raw);
       if (msg?.type === 'ready') {
-        const notice: HostToWebview = { type: 'notice', text: `Generating drafts ${NOT_YET}` };
+        const notice: HostToWebview = { type: 'notice', text: `Generating drafts ${NOT_YET}`, level: 'info' };
         void view.webview.postMessage(notice);
       }
     });

@@ -22,6 +22,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, s
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" href="${asset('codicons', 'codicon.css').toString()}">
+<link rel="stylesheet" href="${asset('styles.css').toString()}">
 <title>${title}</title>
 </head>
 <body>

@@ -1,28 +1,135 @@
 /**
- * Messages between the extension host and its webviews. Both sides import these types; the host
- * validates every incoming message with `parseWebviewMessage` before acting on it.
+ * Messages between the extension host and its two webviews (the drafts view and the profile
+ * panel). Both sides import these types; the host validates every incoming message with
+ * `parseWebviewMessage` before acting on it, and ignores anything else.
  */
 
-export type WebviewToHost = { type: 'ready' };
+export type DraftSlot = 'A' | 'B';
 
-export type HostToWebview = { type: 'notice'; text: string };
+export interface DraftInfo {
+  readonly slot: DraftSlot;
+  readonly attributes: string[];
+  /** Why these attributes: e.g. "from your prompt 'plan a trip…' (similarity 0.82)" or "exploring". */
+  readonly why: string;
+}
 
-const MAX_TEXT = 200_000;
+export interface QueueState {
+  readonly pending: number;
+  readonly running: boolean;
+  readonly done: number;
+  readonly learned: number;
+  readonly lastError?: string;
+}
+
+export interface ProfileEntry {
+  readonly pairId: string;
+  readonly prompt: string;
+  readonly attributes: string[];
+  readonly gain: number;
+  readonly objective: number;
+  readonly model: string;
+  readonly embeddingModel: string;
+  readonly createdAt: string;
+  readonly edited: boolean;
+}
+
+export interface ProfileData {
+  readonly frequencies: { attribute: string; count: number; share: number }[];
+  readonly modes: { label: string; size: number; attributes: { attribute: string; count: number }[] }[];
+  readonly entries: ProfileEntry[];
+  readonly accuracy: { accuracy: number; improved: number; total: number } | null;
+  readonly accuracyNote: string;
+  readonly library: { name: string; description: string; custom: boolean }[];
+  readonly pending: number;
+  readonly needsReindex: boolean;
+  readonly model: string;
+}
+
+export type HostToWebview =
+  | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState }
+  | { type: 'prefill'; prompt: string }
+  | { type: 'draftsStarted'; requestId: string; drafts: DraftInfo[] }
+  | { type: 'draftToken'; requestId: string; slot: DraftSlot; text: string }
+  | { type: 'draftDone'; requestId: string; slot: DraftSlot; text: string }
+  | { type: 'draftsFinished'; requestId: string; stopped: boolean }
+  | { type: 'draftsFailed'; requestId: string; message: string }
+  | { type: 'choiceSaved'; requestId: string; pairId: string }
+  | { type: 'choiceFailed'; requestId: string; message: string }
+  | { type: 'queue'; queue: QueueState }
+  | { type: 'notice'; text: string; level: 'info' | 'warning' | 'error' }
+  | { type: 'profile'; data: ProfileData };
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | { type: 'generate'; prompt: string }
+  | { type: 'stop' }
+  | { type: 'choose'; requestId: string; preferred: DraftSlot; preferredText: string; rejectedText: string }
+  | { type: 'skip'; requestId: string }
+  | { type: 'insert'; text: string }
+  | { type: 'openProfile' }
+  | { type: 'refresh' }
+  | { type: 'deleteEntry'; pairId: string }
+  | { type: 'editAttributes'; pairId: string; attributes: string[] }
+  | { type: 'addCustomAttribute'; name: string }
+  | { type: 'removeCustomAttribute'; name: string }
+  | { type: 'exportData' }
+  | { type: 'importData' }
+  | { type: 'reindex' }
+  | { type: 'reset' };
+
+/** Upper bound for any text a webview may send (prompts, drafts); the host applies its own size setting too. */
+export const MAX_MESSAGE_TEXT = 200_000;
+const MAX_ID = 200;
+const MAX_ATTRIBUTES = 50;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function isBoundedString(v: unknown, max = MAX_TEXT): v is string {
+function str(v: unknown, max = MAX_MESSAGE_TEXT): v is string {
   return typeof v === 'string' && v.length <= max;
 }
 
-/** Returns the message if it is one the host understands, else undefined (it is then ignored). */
+function slot(v: unknown): v is DraftSlot {
+  return v === 'A' || v === 'B';
+}
+
+/** Returns the message if it is well-formed and one the host understands, else undefined. */
 export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
   if (!isRecord(raw) || typeof raw.type !== 'string') return undefined;
-  switch (raw.type) {
+  const m = raw;
+  switch (m.type) {
     case 'ready':
-      return { type: 'ready' };
+    case 'stop':
+    case 'openProfile':
+    case 'refresh':
+    case 'exportData':
+    case 'importData':
+    case 'reindex':
+    case 'reset':
+      return { type: m.type };
+    case 'generate':
+      return str(m.prompt) ? { type: 'generate', prompt: m.prompt } : undefined;
+    case 'choose':
+      return str(m.requestId, MAX_ID) && slot(m.preferred) && str(m.preferredText) && str(m.rejectedText)
+        ? { type: 'choose', requestId: m.requestId, preferred: m.preferred, preferredText: m.preferredText, rejectedText: m.rejectedText }
+        : undefined;
+    case 'skip':
+      return str(m.requestId, MAX_ID) ? { type: 'skip', requestId: m.requestId } : undefined;
+    case 'insert':
+      return str(m.text) ? { type: 'insert', text: m.text } : undefined;
+    case 'deleteEntry':
+      return str(m.pairId, MAX_ID) ? { type: 'deleteEntry', pairId: m.pairId } : undefined;
+    case 'editAttributes':
+      return str(m.pairId, MAX_ID) &&
+        Array.isArray(m.attributes) &&
+        m.attributes.length <= MAX_ATTRIBUTES &&
+        m.attributes.every((a) => str(a, 100))
+        ? { type: 'editAttributes', pairId: m.pairId, attributes: m.attributes as string[] }
+        : undefined;
+    case 'addCustomAttribute':
+    case 'removeCustomAttribute':
+      return str(m.name, 100) ? { type: m.type, name: m.name } : undefined;
     default:
       return undefined;
   }

@@ -1,0 +1,116 @@
+/**
+ * Our small UI components. They are the only place that touches @vscode/webview-ui-toolkit
+ * (archived upstream), so moving to another component library changes this file alone.
+ */
+import {
+  provideVSCodeDesignSystem,
+  vsCodeBadge,
+  vsCodeButton,
+  vsCodeDivider,
+  vsCodeProgressRing,
+  vsCodeTag,
+  vsCodeTextArea,
+  vsCodeTextField,
+} from '@vscode/webview-ui-toolkit';
+
+provideVSCodeDesignSystem().register(
+  vsCodeButton(),
+  vsCodeTextArea(),
+  vsCodeTextField(),
+  vsCodeTag(),
+  vsCodeBadge(),
+  vsCodeDivider(),
+  vsCodeProgressRing(),
+);
+
+type Children = (Node | string | undefined | false)[];
+
+/** Creates an element with classes, attributes and children (strings become text nodes, never HTML). */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: { class?: string; attrs?: Record<string, string> } = {}, ...children: Children): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (props.class) node.className = props.class;
+  for (const [k, v] of Object.entries(props.attrs ?? {})) node.setAttribute(k, v);
+  append(node, children);
+  return node;
+}
+
+function append(node: Element, children: Children): void {
+  for (const c of children) if (c !== undefined && c !== false) node.append(typeof c === 'string' ? document.createTextNode(c) : c);
+}
+
+export function icon(name: string): HTMLElement {
+  return el('span', { class: `codicon codicon-${name}`, attrs: { 'aria-hidden': 'true' } });
+}
+
+export interface ButtonOptions {
+  icon?: string;
+  appearance?: 'primary' | 'secondary' | 'icon';
+  title?: string;
+  id?: string;
+  disabled?: boolean;
+}
+
+export function button(label: string, onClick: () => void, options: ButtonOptions = {}): HTMLElement {
+  const b = document.createElement('vscode-button');
+  b.setAttribute('appearance', options.appearance ?? 'primary');
+  if (options.title) b.setAttribute('title', options.title);
+  if (options.id) b.id = options.id;
+  b.setAttribute('aria-label', options.title ?? label);
+  if (options.icon) {
+    const i = icon(options.icon);
+    if (options.appearance !== 'icon') i.setAttribute('slot', 'start');
+    b.append(i);
+  }
+  if (options.appearance !== 'icon') b.append(document.createTextNode(label));
+  setDisabled(b, options.disabled ?? false);
+  b.addEventListener('click', () => {
+    if (!b.hasAttribute('disabled')) onClick();
+  });
+  return b;
+}
+
+export function setDisabled(node: Element, disabled: boolean): void {
+  if (disabled) node.setAttribute('disabled', '');
+  else node.removeAttribute('disabled');
+}
+
+export interface TextBox extends HTMLElement {
+  value: string;
+}
+
+export function textArea(options: { placeholder?: string; rows?: number; id?: string; value?: string; label?: string }): TextBox {
+  const t = document.createElement('vscode-text-area') as TextBox;
+  if (options.placeholder) t.setAttribute('placeholder', options.placeholder);
+  t.setAttribute('rows', String(options.rows ?? 4));
+  t.setAttribute('resize', 'vertical');
+  if (options.id) t.id = options.id;
+  if (options.label) t.append(document.createTextNode(options.label));
+  t.value = options.value ?? '';
+  return t;
+}
+
+export function textField(options: { placeholder?: string; id?: string; maxLength?: number }): TextBox {
+  const t = document.createElement('vscode-text-field') as TextBox;
+  if (options.placeholder) t.setAttribute('placeholder', options.placeholder);
+  if (options.id) t.id = options.id;
+  if (options.maxLength) t.setAttribute('maxlength', String(options.maxLength));
+  return t;
+}
+
+export function tag(text: string, title?: string): HTMLElement {
+  const t = el('vscode-tag' as 'span', {}, text);
+  if (title) t.title = title;
+  return t;
+}
+
+export function badge(text: string): HTMLElement {
+  return el('vscode-badge' as 'span', {}, text);
+}
+
+export function divider(): HTMLElement {
+  return document.createElement('vscode-divider');
+}
+
+export function spinner(): HTMLElement {
+  return document.createElement('vscode-progress-ring');
+}
