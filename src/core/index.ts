@@ -4,3 +4,4 @@ export * from './ports';
 export * from './selection';
 export * from './memory';
 export * from './profile';
+export * from './exploration';

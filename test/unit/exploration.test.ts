@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ATTRIBUTE_NAMES, exploratoryAttributes, seededRandom } from '../../src/core';
+
+test('exploratory attributes avoid the retrieved ones and Base, and are reproducible', () => {
+  const retrieved = ['Concise', 'Direct', 'Analytic'];
+  const a = exploratoryAttributes(retrieved, ATTRIBUTE_NAMES, 3, seededRandom(1));
+  const b = exploratoryAttributes(retrieved, ATTRIBUTE_NAMES, 3, seededRandom(1));
+  assert.deepEqual(a, b);
+  assert.equal(a.length, 3);
+  assert.equal(new Set(a).size, 3);
+  for (const x of a) assert.ok(!retrieved.includes(x) && x !== 'Base', x);
+  const c = exploratoryAttributes(retrieved, ATTRIBUTE_NAMES, 3, seededRandom(2));
+  assert.notDeepEqual(a, c, 'another seed explores other attributes');
+});
+
+test('least-seen attributes are explored first', () => {
+  const seen = new Map(ATTRIBUTE_NAMES.map((n) => [n, 5]));
+  seen.set('Humor', 0);
+  seen.set('Vivid', 1);
+  const out = exploratoryAttributes([], ATTRIBUTE_NAMES, 2, seededRandom(3), seen);
+  assert.deepEqual(out, ['Humor', 'Vivid']);
+  assert.deepEqual(exploratoryAttributes(ATTRIBUTE_NAMES, ATTRIBUTE_NAMES, 3, seededRandom(3)), []);
+});
+
+test('the PRNG is uniform enough for shuffling', () => {
+  const r = seededRandom(42);
+  const xs = Array.from({ length: 10000 }, r);
+  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+  assert.ok(Math.abs(mean - 0.5) < 0.02, String(mean));
+  assert.ok(xs.every((x) => x >= 0 && x < 1));
+});
