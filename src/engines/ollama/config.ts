@@ -1,0 +1,111 @@
+/**
+ * Settings of the Ollama connection, their defaults, and how OLLAMA_HOST is read.
+ *
+ * Decoding defaults are the paper's (EXACT §5, "For generations, we use sampling with temperature
+ * 0.7, top-k=50, top-p=0.95, and max_new_tokens=200").
+ */
+
+export interface OllamaConfig {
+  /** Base URL, e.g. http://127.0.0.1:11434. The client talks to this host and nothing else. */
+  readonly host: string;
+  /** Generation model (also the model the fallback scorer asks for log-probabilities). */
+  readonly model: string;
+  /** Embedding model for /api/embed; '' means: use the local fallback embedder. */
+  readonly embeddingModel: string;
+  /** Context length sent as `options.num_ctx` with every generate/chat/embed request. */
+  readonly numCtx: number;
+  /** Maximum new tokens (`options.num_predict`) for generation. */
+  readonly maxTokens: number;
+  /** How long Ollama keeps the model loaded after a request (`keep_alive`). */
+  readonly keepAlive: string;
+  /** Limit for short metadata requests (/api/version, /api/tags, /api/show). */
+  readonly requestTimeoutMs: number;
+  /** Limit until the first token (or the embedding answer) arrives; covers a cold model load. */
+  readonly firstTokenTimeoutMs: number;
+  /** Limit between two streamed chunks once generation has started. */
+  readonly idleTimeoutMs: number;
+}
+
+export const DEFAULT_OLLAMA_PORT = 11434;
+
+export const OLLAMA_DEFAULTS = {
+  model: 'llama3.2:3b',
+  embeddingModel: '',
+  numCtx: 4096,
+  maxTokens: 200,
+  keepAlive: '10m',
+  requestTimeoutMs: 15_000,
+  firstTokenTimeoutMs: 300_000,
+  idleTimeoutMs: 60_000,
+} as const;
+
+/** The paper's decoding configuration. */
+export const PAPER_DECODING = { temperature: 0.7, topK: 50, topP: 0.95, maxTokens: 200 } as const;
+
+/**
+ * The Ollama base URL from an OLLAMA_HOST-style value, following Ollama's own rules
+ * (envconfig.Host): no scheme means http; "http://" without a port means 80, "https://" 443,
+ * otherwise 11434; an empty host means 127.0.0.1. A server bind address (0.0.0.0, ::) is turned
+ * into the loopback address a client can connect to.
+ */
+export function parseOllamaHost(value: string | undefined): string {
+  const s = (value ?? '').trim();
+  let scheme = 'http';
+  let rest = s;
+  let defaultPort = String(DEFAULT_OLLAMA_PORT);
+  const cut = s.indexOf('://');
+  if (cut >= 0) {
+    scheme = s.slice(0, cut).toLowerCase();
+    rest = s.slice(cut + 3);
+    if (scheme === 'http') defaultPort = '80';
+    else if (scheme === 'https') defaultPort = '443';
+  }
+  const slash = rest.indexOf('/');
+  const path = slash >= 0 ? rest.slice(slash).replace(/\/+$/, '') : '';
+  const hostport = slash >= 0 ? rest.slice(0, slash) : rest;
+
+  let host = '127.0.0.1';
+  let port = defaultPort;
+  const bracketed = /^\[([^\]]*)\](?::(\d*))?$/.exec(hostport);
+  if (bracketed !== null) {
+    host = bracketed[1] || host;
+    if (bracketed[2]) port = bracketed[2];
+  } else if (hostport.split(':').length === 2) {
+    const [h, p] = hostport.split(':') as [string, string];
+    if (h !== '') host = h;
+    if (p !== '') port = p;
+  } else if (hostport !== '') {
+    host = hostport; // a name or a bare IPv6 address
+  }
+  if (host === '0.0.0.0') host = '127.0.0.1';
+  if (host === '::') host = '::1';
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  return `${scheme}://${hostPart}:${port}${path}`;
+}
+
+/** The host to use when the user set none: OLLAMA_HOST if set, else http://127.0.0.1:11434. */
+export function defaultOllamaHost(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return parseOllamaHost(env.OLLAMA_HOST);
+}
+
+/** A complete configuration from partial settings (missing ones take the defaults above). */
+export function resolveOllamaConfig(
+  partial: Partial<OllamaConfig> = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): OllamaConfig {
+  const pick = <K extends keyof OllamaConfig>(k: K, d: OllamaConfig[K]): OllamaConfig[K] =>
+    partial[k] === undefined || partial[k] === null ? d : (partial[k] as OllamaConfig[K]);
+  const positive = (n: number, d: number): number => (Number.isFinite(n) && n > 0 ? n : d);
+  const host = partial.host !== undefined && partial.host.trim() !== '' ? parseOllamaHost(partial.host) : defaultOllamaHost(env);
+  return {
+    host,
+    model: pick('model', OLLAMA_DEFAULTS.model).trim(),
+    embeddingModel: pick('embeddingModel', OLLAMA_DEFAULTS.embeddingModel).trim(),
+    numCtx: Math.floor(positive(pick('numCtx', OLLAMA_DEFAULTS.numCtx), OLLAMA_DEFAULTS.numCtx)),
+    maxTokens: Math.floor(positive(pick('maxTokens', OLLAMA_DEFAULTS.maxTokens), OLLAMA_DEFAULTS.maxTokens)),
+    keepAlive: pick('keepAlive', OLLAMA_DEFAULTS.keepAlive),
+    requestTimeoutMs: positive(pick('requestTimeoutMs', OLLAMA_DEFAULTS.requestTimeoutMs), OLLAMA_DEFAULTS.requestTimeoutMs),
+    firstTokenTimeoutMs: positive(pick('firstTokenTimeoutMs', OLLAMA_DEFAULTS.firstTokenTimeoutMs), OLLAMA_DEFAULTS.firstTokenTimeoutMs),
+    idleTimeoutMs: positive(pick('idleTimeoutMs', OLLAMA_DEFAULTS.idleTimeoutMs), OLLAMA_DEFAULTS.idleTimeoutMs),
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Typed errors for everything that can go wrong between the extension and Ollama. Each carries
+ * a user-facing `message` (what happened, in plain words) and an `action` (what to do about it,
+ * with the exact command where there is one), so the UI can show both without parsing text.
+ */
+
+/** Ollama 0.12.11 is the first release whose /api/generate returns `logprobs` / `top_logprobs`. */
+export const MIN_LOGPROBS_VERSION = '0.12.11';
+
+export abstract class OllamaError extends Error {
+  /** What the user can do about it: a sentence, usually with a command to run. */
+  abstract readonly action: string;
+  /** Where the problem happened (the configured host). */
+  readonly host: string;
+
+  protected constructor(message: string, host: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.host = host;
+  }
+
+  /** Message and action together, for places that can show only one string. */
+  get userMessage(): string {
+    return `${this.message} ${this.action}`;
+  }
+}
+
+/** Nothing answers at the configured host (connection refused, reset, host unknown). */
+export class OllamaNotRunningError extends OllamaError {
+  override readonly name = 'OllamaNotRunningError';
+  readonly action: string;
+  /** The socket-level code, e.g. ECONNREFUSED, ENOTFOUND, ECONNRESET. */
+  readonly code: string | undefined;
+
+  constructor(host: string, code: string | undefined, cause?: unknown) {
+    super(`Ollama is not reachable at ${host}${code === undefined ? '' : ` (${code})`}.`, host, { cause });
+    this.code = code;
+    this.action = isLoopback(host)
+      ? 'Start it with `ollama serve` (or open the Ollama app), then try again. If Ollama runs elsewhere, set `exact.ollama.host` (or OLLAMA_HOST) to its address.'
+      : `Check that Ollama runs on that machine and listens on the network (start it there with \`OLLAMA_HOST=0.0.0.0 ollama serve\`), or fix \`exact.ollama.host\`.`;
+  }
+}
+
+/** The server answered, but does not have the model. */
+export class OllamaModelNotFoundError extends OllamaError {
+  override readonly name = 'OllamaModelNotFoundError';
+  readonly action: string;
+  readonly model: string;
+  /** 'generation' or 'embedding': which setting names this model. */
+  readonly role: 'generation' | 'embedding';
+
+  constructor(host: string, model: string, role: 'generation' | 'embedding' = 'generation', cause?: unknown) {
+    super(`The ${role} model '${model}' is not available in Ollama at ${host}.`, host, { cause });
+    this.model = model;
+    this.role = role;
+    const setting = role === 'generation' ? 'exact.ollama.model' : 'exact.ollama.embeddingModel';
+    this.action = `Download it with \`ollama pull ${model}\`, or choose an installed model in \`${setting}\` (\`ollama list\` shows them).`;
+  }
+}
+
+/** The server is older than the first release with log-probabilities (needed by the fallback scorer). */
+export class OllamaVersionTooOldError extends OllamaError {
+  override readonly name = 'OllamaVersionTooOldError';
+  readonly action: string;
+  readonly version: string;
+  readonly required: string;
+
+  constructor(host: string, version: string, required: string = MIN_LOGPROBS_VERSION, feature = 'token log-probabilities') {
+    super(`Ollama ${version} at ${host} is too old for ${feature}; version ${required} or newer is needed.`, host);
+    this.version = version;
+    this.required = required;
+    this.action = `Update Ollama to ${required} or newer (https://ollama.com/download; on Linux re-run the install script), or let EXACT score with llama.cpp on this machine (\`exact.scorer\`: "llama.cpp").`;
+  }
+}
+
+/** A request got no answer (or no next token) in time. */
+export class OllamaTimeoutError extends OllamaError {
+  override readonly name = 'OllamaTimeoutError';
+  readonly action: string;
+  /** Which wait ran out: the whole request, the first token (model load), or a later token. */
+  readonly phase: 'request' | 'first-token' | 'next-token';
+  readonly timeoutMs: number;
+
+  constructor(host: string, phase: 'request' | 'first-token' | 'next-token', timeoutMs: number) {
+    const what =
+      phase === 'first-token'
+        ? 'the first token (the model may still be loading)'
+        : phase === 'next-token'
+          ? 'the next token'
+          : 'an answer';
+    super(`Ollama at ${host} sent no ${what} within ${Math.round(timeoutMs / 1000)} s.`, host);
+    this.phase = phase;
+    this.timeoutMs = timeoutMs;
+    this.action =
+      phase === 'first-token'
+        ? 'Large models take long to load the first time: try again, or raise `exact.ollama.firstTokenTimeoutSeconds`.'
+        : 'Check that the machine running Ollama is not overloaded, or raise `exact.ollama.requestTimeoutSeconds`.';
+  }
+}
+
+/** The server answered with an error we have no more specific class for. */
+export class OllamaRequestError extends OllamaError {
+  override readonly name = 'OllamaRequestError';
+  readonly action: string;
+  readonly status: number | undefined;
+  /** The server's own error text (`{"error": ...}`). */
+  readonly serverMessage: string;
+
+  constructor(host: string, endpoint: string, status: number | undefined, serverMessage: string, cause?: unknown) {
+    super(`Ollama at ${host} rejected ${endpoint}${status === undefined ? '' : ` (HTTP ${status})`}: ${serverMessage}`, host, { cause });
+    this.status = status;
+    this.serverMessage = serverMessage;
+    this.action = 'See the Ollama server log (`journalctl -u ollama` or ~/.ollama/logs/server.log) for details.';
+  }
+}
+
+/** The server answered, but without the log-probabilities we asked for. */
+export class OllamaLogprobsUnavailableError extends OllamaError {
+  override readonly name = 'OllamaLogprobsUnavailableError';
+  readonly action: string;
+
+  constructor(host: string, model: string) {
+    super(`Ollama at ${host} returned no log-probabilities for '${model}'.`, host);
+    this.action = `Update Ollama to ${MIN_LOGPROBS_VERSION} or newer, or let EXACT score with llama.cpp on this machine (\`exact.scorer\`: "llama.cpp").`;
+  }
+}
+
+export function isLoopback(host: string): boolean {
+  try {
+    const h = new URL(host).hostname.replace(/^\[|\]$/g, '');
+    return h === 'localhost' || h === '::1' || h.startsWith('127.') || h === '0.0.0.0';
+  } catch {
+    return false;
+  }
+}
