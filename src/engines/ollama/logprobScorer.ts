@@ -1,0 +1,348 @@
+/**
+ * Teacher-forced log-likelihood through Ollama, for when the model's GGUF file is not readable
+ * here (Ollama on another machine). Ollama reports log-probabilities only for tokens it
+ * generates, and has no route that tokenizes text or echoes prompt log-probabilities, so the
+ * response is "forced" through generation:
+ *
+ *   1. Ask /api/generate (raw prompt = rendered prompt + the part of the response consumed so
+ *      far, greedy decoding, `logprobs: true`, `top_logprobs: 20`, streaming).
+ *   2. Walk the streamed tokens. At each position the candidates are the generated token and the
+ *      position's top-20 alternatives. The response token is taken to be the LONGEST candidate
+ *      whose bytes are a prefix of the remaining response bytes (greedy longest match, the usual
+ *      stand-in for BPE/SentencePiece tokenization). Its log-probability is exact.
+ *      - If that candidate is the generated token, the model is still on the response: go on
+ *        reading the same stream.
+ *      - Otherwise the model departs here: take the candidate, close the stream (abort), and
+ *        continue with a new request whose prompt is extended by the consumed text.
+ *      - If no candidate matches, record a MISS: the response token is not among the 20 most
+ *        likely. Its log-probability is then at most the smallest reported one and at most the
+ *        log of the probability mass outside the top 20; the scorer uses the smaller of the two
+ *        (an upper bound on the truth), never below `missFloor`. How much text the missed token
+ *        covers is unknown: it is guessed as one word piece (optional leading space + a run of
+ *        letters, or up to 3 digits, or a run of one kind of white space, or one other
+ *        character).
+ *   3. If the model ends generation (end-of-turn token or a stop string) before reporting the
+ *      current position, Ollama sends no log-probabilities for it (EOS is never reported). The
+ *      position is then asked again with sampling among the top 20 (`top_k` 20, very high
+ *      temperature, `num_predict` 1, a different seed each try) until a non-final token comes
+ *      back with the position's top-20 list; after `eosRetries` fruitless tries it is recorded as
+ *      a miss.
+ *
+ * Exactness and limits (documented for users in the report of each request):
+ *  - Exact tokens carry Ollama's own log-probabilities (softmax of the raw logits, independent of
+ *    the sampling options), so they agree with the in-process llama.cpp scorer where both walk
+ *    the same tokens.
+ *  - The token path is found by text, not by the tokenizer. Where the model's tokenizer would
+ *    split the response differently from the longest-match walk, the scorer scores another
+ *    (valid) tokenization of the same text. A restarted request re-tokenizes the consumed text as
+ *    part of the prompt, which can differ from the walked tokens at the seam.
+ *  - Tokens are compared as bytes (Ollama's `bytes` field when sent, else the UTF-8 of the token
+ *    text). A request can only restart at a character boundary; when a departure falls inside a
+ *    multi-byte character the rest of that character is recorded as a miss.
+ *  - The end-of-turn marker (ChatML's <|im_end|>, …) is scored after the response, like the
+ *    llama.cpp engine does, from the top-20 list of the position after the response, where it
+ *    must appear as one token whose text is the marker (Ollama decodes special tokens to their
+ *    text). Greedy decoding usually ends the turn there, which Ollama does not report, so that
+ *    position is normally asked by sampling (step 3).
+ *  - Each departure costs one request; Ollama reuses its cache for the shared prompt prefix.
+ */
+import { abortError, throwIfAborted, type LogLikelihoodScorer, type ScoreRequest } from '../../core/ports';
+import { renderPrompt, type PromptFormat } from '../promptFormat';
+import { STOP_STREAM, type OllamaClient, type OllamaLogprob, type OllamaTokenLogprob } from './client';
+import { OllamaLogprobsUnavailableError } from './errors';
+import { promptFormatFromOllama } from './generator';
+
+export interface OllamaScorerOptions {
+  /** Alternatives per position (Ollama allows 0-20). Default 20. */
+  readonly topLogprobs?: number;
+  /** Lowest log-probability a missed token is given. Default -30. */
+  readonly missFloor?: number;
+  /** Sampling re-asks of a position where greedy decoding ended the turn. Default 6. */
+  readonly eosRetries?: number;
+  /** The prompt format; by default detected from the template /api/show reports. */
+  readonly promptFormat?: PromptFormat;
+  /**
+   * Score the format's end-of-turn marker after the response (default true, as the llama.cpp
+   * engine does): log p(y | x, A) then includes the probability of ending the turn there.
+   */
+  readonly scoreEnd?: boolean;
+  /** Skip the /api/version check (the check runs once, before the first request). */
+  readonly skipVersionCheck?: boolean;
+}
+
+export interface ScoredToken {
+  readonly text: string;
+  readonly logprob: number;
+  /** true: Ollama's reported log-probability; false: a miss, estimated. */
+  readonly exact: boolean;
+  /** Which of this response's requests reported it (0-based; see DetailedScore.restarts). */
+  readonly request: number;
+}
+
+export interface DetailedScore {
+  /** Sum of all token log-probabilities (exact and estimated). */
+  readonly logprob: number;
+  readonly tokens: ScoredToken[];
+  /** How many tokens were exact, how many were estimated misses. */
+  readonly exact: number;
+  readonly missed: number;
+  /** /api/generate requests this response took. */
+  readonly requests: number;
+  /** For each request, the response byte offset its prompt ended at (the prompt = prefix + response[0..offset)). */
+  readonly restarts: number[];
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+function tokenBytes(t: OllamaTokenLogprob): Uint8Array {
+  if (Array.isArray(t.bytes) && t.bytes.length > 0) return Uint8Array.from(t.bytes as number[]);
+  return utf8.encode(t.token ?? '');
+}
+
+function isPrefixAt(hay: Uint8Array, pos: number, needle: Uint8Array): boolean {
+  if (needle.length === 0 || pos + needle.length > hay.length) return false;
+  for (let i = 0; i < needle.length; i++) if (hay[pos + i] !== needle[i]) return false;
+  return true;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && isPrefixAt(a, 0, b);
+}
+
+/** True when byte `pos` starts a character (or is the end). */
+function atCharBoundary(bytes: Uint8Array, pos: number): boolean {
+  return pos >= bytes.length || (bytes[pos]! & 0xc0) !== 0x80;
+}
+
+function nextCharBoundary(bytes: Uint8Array, pos: number): number {
+  let p = pos;
+  while (p < bytes.length && !atCharBoundary(bytes, p)) p++;
+  return p;
+}
+
+/** Byte length of the guessed token a miss covers, starting at `pos` (see the file comment). */
+export function guessMissedPiece(bytes: Uint8Array, pos: number): number {
+  if (!atCharBoundary(bytes, pos)) return nextCharBoundary(bytes, pos) - pos;
+  const rest = utf8Decoder.decode(bytes.subarray(pos, Math.min(bytes.length, pos + 256)));
+  const m = /^(?: ?[\p{L}\p{M}]+| ?\p{N}{1,3}|\n+|[^\S\n]+|[\s\S])/u.exec(rest);
+  const piece = m?.[0] ?? rest.slice(0, 1);
+  return Math.max(1, Math.min(bytes.length - pos, utf8.encode(piece).length));
+}
+
+/**
+ * The estimate for a token that is not among a position's reported alternatives: the smaller of
+ * the lowest reported log-probability and log(1 - total reported probability), not below floor.
+ */
+export function missEstimate(entry: OllamaLogprob | undefined, floor: number): number {
+  const top = entry?.top_logprobs ?? [];
+  if (top.length === 0) return floor;
+  let min = 0;
+  let mass = 0;
+  for (const t of top) {
+    if (!Number.isFinite(t.logprob)) continue;
+    min = Math.min(min, t.logprob);
+    mass += Math.exp(t.logprob);
+  }
+  const tail = Math.log(Math.max(1 - mass, 1e-300));
+  const bound = Math.min(min, tail);
+  return Math.max(floor, bound);
+}
+
+interface Candidate {
+  readonly bytes: Uint8Array;
+  readonly logprob: number;
+  readonly generated: boolean;
+}
+
+/** The longest candidate matching the response at `pos` (the generated token wins ties). */
+export function matchPosition(entry: OllamaLogprob, response: Uint8Array, pos: number): Candidate | undefined {
+  const generated = tokenBytes(entry);
+  let best: Candidate | undefined;
+  if (isPrefixAt(response, pos, generated)) best = { bytes: generated, logprob: entry.logprob, generated: true };
+  for (const alt of entry.top_logprobs ?? []) {
+    const b = tokenBytes(alt);
+    if (!isPrefixAt(response, pos, b)) continue;
+    if (best === undefined || b.length > best.bytes.length) {
+      best = { bytes: b, logprob: alt.logprob, generated: sameBytes(b, generated) };
+    }
+  }
+  return best;
+}
+
+export class OllamaLogprobScorer implements LogLikelihoodScorer {
+  private readonly topLogprobs: number;
+  private readonly missFloor: number;
+  private readonly eosRetries: number;
+  private readonly scoreEnd: boolean;
+  private format: PromptFormat | undefined;
+  private versionChecked: boolean;
+  /** Totals over the scorer's life: for status displays and tests. */
+  readonly totals = { exact: 0, missed: 0, requests: 0, responses: 0 };
+
+  constructor(
+    private readonly client: OllamaClient,
+    options: OllamaScorerOptions = {},
+  ) {
+    this.topLogprobs = Math.max(1, Math.min(20, Math.floor(options.topLogprobs ?? 20)));
+    this.missFloor = options.missFloor ?? -30;
+    this.eosRetries = Math.max(0, options.eosRetries ?? 6);
+    this.scoreEnd = options.scoreEnd ?? true;
+    this.format = options.promptFormat;
+    this.versionChecked = options.skipVersionCheck === true;
+  }
+
+  async scoreBatch(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<number[]> {
+    return (await this.scoreDetailed(requests, signal)).map((d) => d.logprob);
+  }
+
+  async scoreDetailed(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<DetailedScore[]> {
+    throwIfAborted(signal);
+    if (!this.versionChecked) {
+      await this.client.requireLogprobsVersion(signal);
+      this.versionChecked = true;
+    }
+    this.format ??= await promptFormatFromOllama(this.client, signal);
+    const out: DetailedScore[] = [];
+    for (const r of requests) {
+      throwIfAborted(signal);
+      out.push(await this.scoreOne(renderPrompt(this.format, r.prompt, r.attributes), r.response, this.scoreEnd ? this.format.end : '', signal));
+    }
+    return out;
+  }
+
+  /**
+   * Scores `response` as the continuation of the already rendered `prefix`, then (when `end` is
+   * not '') the end-of-turn marker `end` as one token.
+   */
+  async scoreOne(prefix: string, response: string, end: string, signal?: AbortSignal): Promise<DetailedScore> {
+    const bytes = utf8.encode(response);
+    const endBytes = utf8.encode(end);
+    const tokens: ScoredToken[] = [];
+    const text = (from: number, to: number): string => utf8Decoder.decode(bytes.subarray(from, to));
+    let pos = 0;
+    let endDone = endBytes.length === 0;
+    let requests = 0;
+    const restarts: number[] = [];
+    /** Sampling tries at the current position that brought no log-probabilities. */
+    let emptyTries = 0;
+    /** Ask the next request by sampling: greedy decoding is known to end the turn here. */
+    let sampleNext = false;
+    const maxRequests = 2 * bytes.length + 16 + this.eosRetries;
+    const { config } = this.client;
+    const remaining = (): boolean => pos < bytes.length || !endDone;
+
+    const miss = (entry: OllamaLogprob | undefined): void => {
+      if (pos >= bytes.length) {
+        tokens.push({ text: end, logprob: missEstimate(entry, this.missFloor), exact: false, request: requests - 1 });
+        endDone = true;
+        return;
+      }
+      const len = guessMissedPiece(bytes, pos);
+      tokens.push({ text: text(pos, pos + len), logprob: missEstimate(entry, this.missFloor), exact: false, request: requests - 1 });
+      pos += len;
+    };
+
+    /** Consumes one reported position; true when the stream must be left (departure or done). */
+    const consume = (entry: OllamaLogprob): boolean => {
+      if (pos >= bytes.length) {
+        // The end-of-turn position: only the whole marker counts (never its text pieces).
+        const hit = [entry, ...(entry.top_logprobs ?? [])].find((c) => c.token === end || sameBytes(tokenBytes(c), endBytes));
+        if (hit === undefined) miss(entry);
+        else tokens.push({ text: end, logprob: hit.logprob, exact: true, request: requests - 1 });
+        endDone = true;
+        return true;
+      }
+      const hit = matchPosition(entry, bytes, pos);
+      if (hit === undefined) {
+        miss(entry);
+        return true;
+      }
+      tokens.push({ text: text(pos, pos + hit.bytes.length), logprob: hit.logprob, exact: true, request: requests - 1 });
+      pos += hit.bytes.length;
+      return !hit.generated; // a departure: the model would go on with another token
+    };
+
+    while (remaining()) {
+      throwIfAborted(signal);
+      if (requests >= maxRequests) {
+        // Never loop forever: whatever is left counts as one estimated miss.
+        if (pos < bytes.length) tokens.push({ text: text(pos, bytes.length), logprob: this.missFloor, exact: false, request: requests - 1 });
+        if (!endDone) tokens.push({ text: end, logprob: this.missFloor, exact: false, request: requests - 1 });
+        pos = bytes.length;
+        endDone = true;
+        break;
+      }
+      requests++;
+      restarts.push(pos);
+      const startPos = pos;
+      const startEnd = endDone;
+      const sampling = sampleNext;
+      let last: OllamaLogprob | undefined;
+      let sawLogprobs = false;
+      let sawText = false;
+
+      const result = await this.client.generateStream(
+        {
+          model: config.model,
+          prompt: prefix + text(0, pos),
+          raw: true,
+          keep_alive: config.keepAlive,
+          logprobs: true,
+          top_logprobs: this.topLogprobs,
+          options: sampling
+            ? // Any of the top tokens but (most likely) not the end: the reply carries this position's list.
+              { temperature: 1000, top_k: this.topLogprobs, top_p: 1, seed: requests, num_predict: 1, num_ctx: config.numCtx }
+            : { temperature: 0, top_k: 1, top_p: 1, seed: 0, num_predict: bytes.length - pos + 1, num_ctx: config.numCtx },
+        },
+        (chunk) => {
+          if (chunk.response !== '') sawText = true;
+          const entries = chunk.logprobs ?? [];
+          if (entries.length > 0) sawLogprobs = true;
+          for (const entry of entries) {
+            last = entry;
+            if (consume(entry) || !remaining()) return STOP_STREAM;
+          }
+          return undefined;
+        },
+        signal,
+      );
+      if (signal?.aborted === true) throw abortError();
+      if (sawText && !sawLogprobs) throw new OllamaLogprobsUnavailableError(this.client.host, config.model);
+
+      const progressed = pos !== startPos || endDone !== startEnd;
+      // Ended by the model itself (end-of-turn token or stop string) with work left: greedy
+      // decoding would end at the same place again, so the next request samples.
+      sampleNext = result.doneReason === 'stop' && remaining();
+      if (!progressed) {
+        emptyTries++;
+        if (emptyTries > this.eosRetries) {
+          miss(undefined);
+          emptyTries = 0;
+          sampleNext = false;
+        }
+        continue;
+      }
+      emptyTries = 0;
+      // A new request must start at a character boundary: the rest of a split character is a miss.
+      if (pos < bytes.length && !atCharBoundary(bytes, pos)) {
+        const next = nextCharBoundary(bytes, pos);
+        tokens.push({ text: text(pos, next), logprob: missEstimate(last, this.missFloor), exact: false, request: requests - 1 });
+        pos = next;
+      }
+    }
+
+    let logprob = 0;
+    let exact = 0;
+    for (const t of tokens) {
+      logprob += t.logprob;
+      if (t.exact) exact++;
+    }
+    const missed = tokens.length - exact;
+    this.totals.exact += exact;
+    this.totals.missed += missed;
+    this.totals.requests += requests;
+    this.totals.responses += 1;
+    return { logprob, tokens, exact, missed, requests, restarts };
+  }
+}
