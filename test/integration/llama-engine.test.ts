@@ -1,0 +1,345 @@
+/**
+ * LlamaEngine on real llama.cpp with random-weight models written on the fly: exact
+ * teacher-forced log-probs, prefix reuse, batching, cancellation, generation, embeddings.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ScoreRequest } from '../../src/core';
+import { renderPrompt } from '../../src/engines/promptFormat';
+import { DEFAULT_LOG_PROB_FLOOR, defaultThreads, LlamaEngine, type GenerationChunk } from '../../src/engines/llama/llamaEngine';
+import { ModelFileError } from '../../src/engines/llama/modelFile';
+import { buildRandomLlamaGguf, randomLlamaModelPath } from '../support/randomGguf';
+import { PrefixReference } from '../support/llamaReference';
+
+const MODEL = randomLlamaModelPath({ seed: 7 });
+
+/** A greedy-selection-like batch: one prompt, several attribute sets, two responses each. */
+function pairBatch(prompt = 'How do I boil an egg?'): ScoreRequest[] {
+  const sets = [[], ['Concise'], ['Formal'], ['Concise', 'Formal'], ['Vivid', 'Humor', 'Direct']];
+  const responses = ['Put it in boiling water for nine minutes.', 'Eggs! Boil them, friend, until the yolk sets just so.'];
+  return sets.flatMap((attributes) => responses.map((response) => ({ prompt, attributes, response })));
+}
+
+function shuffled<T>(xs: ReadonlyArray<T>, seed: number): T[] {
+  const out = [...xs];
+  let s = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+describe('LlamaEngine scoring', () => {
+  let engine: LlamaEngine;
+  let fresh: LlamaEngine;
+  let reference: PrefixReference;
+
+  before(async () => {
+    engine = await LlamaEngine.load(MODEL, { contextSize: 512 });
+    fresh = await LlamaEngine.load(MODEL, { contextSize: 512, prefixReuse: false });
+    reference = await PrefixReference.load(MODEL);
+  });
+  after(async () => {
+    await engine.dispose();
+    await fresh.dispose();
+    await reference.dispose();
+  });
+
+  test('reads the format from the chat template and describes the model', () => {
+    assert.equal(engine.promptFormat.id, 'chatml');
+    const info = engine.modelInfo;
+    assert.equal(info.architecture, 'llama');
+    assert.equal(info.vocabSize, 512);
+    assert.equal(info.promptFormat, 'chatml');
+    assert.ok(info.contextSize >= 512);
+    assert.match(info.chatTemplate ?? '', /<\|im_start\|>/u);
+    assert.equal(info.threads, defaultThreads());
+  });
+
+  test('a request is rendered prompt (special tokens) + response (alone) + end marker', () => {
+    const r: ScoreRequest = { prompt: 'Say hi.', attributes: ['Concise', 'Formal'], response: 'Hello, friend.' };
+    const { tokens, start } = engine.scoringTokens(r);
+    const prompt = engine.tokenize(renderPrompt(engine.promptFormat, r.prompt, r.attributes), true);
+    assert.deepEqual(tokens.slice(0, start), prompt);
+    assert.equal(engine.detokenize(tokens.slice(start, -1)), r.response);
+    assert.deepEqual(tokens.slice(-1), engine.tokenize('<|im_end|>', true));
+    assert.equal(tokens.at(-1), 4);
+    assert.equal(engine.detokenize(prompt, true), '<|im_start|>user\nSay hi.\nAttributes: <Concise, Formal><|im_end|>\n<|im_start|>assistant\n');
+  });
+
+  test('per-token log-probs equal step-by-step next-token probabilities from scratch (1e-4)', async (t) => {
+    const requests: ScoreRequest[] = [
+      { prompt: 'How do I boil an egg?', attributes: [], response: 'Boil water, add the egg, wait nine minutes.' },
+      { prompt: 'How do I boil an egg?', attributes: ['Concise'], response: 'Nine minutes.' },
+      { prompt: 'Plan a trip to Rome.', attributes: ['Vivid', 'Humor'], response: 'Gelato first; ruins later. Café crème — oui! 😀' },
+    ];
+    const details = await engine.scoreDetailed(requests);
+    let worst = 0;
+    let worstSum = 0;
+    for (const [i, r] of requests.entries()) {
+      const { tokens, start } = engine.scoringTokens(r);
+      const ref = await reference.stepByStep(tokens, start);
+      const got = details[i]!.tokens.map((x) => x.logprob);
+      assert.equal(got.length, ref.length);
+      assert.deepEqual(details[i]!.tokens.map((x) => x.token), tokens.slice(start));
+      for (let k = 0; k < ref.length; k++) worst = Math.max(worst, Math.abs(got[k]! - ref[k]!));
+      const sum = ref.reduce((a, b) => a + b, 0);
+      worstSum = Math.max(worstSum, Math.abs(details[i]!.logLikelihood - sum));
+      assert.ok(Math.abs(details[i]!.logLikelihood - sum) < 1e-4 * ref.length, `request ${i}: ${details[i]!.logLikelihood} vs ${sum}`);
+    }
+    t.diagnostic(`max |per-token log-prob - from-scratch reference| = ${worst.toExponential(2)}, max |sum difference| = ${worstSum.toExponential(2)}`);
+    assert.ok(worst < 1e-4, `per-token error ${worst}`);
+  });
+
+  test('prefix reuse is bit-identical to scoring each request from scratch, and saves work', async (t) => {
+    const batch = [...pairBatch(), ...pairBatch('Plan a trip to Rome.')];
+    engine.resetStats();
+    const t0 = performance.now();
+    const reused = await engine.score(batch);
+    const reuseMs = performance.now() - t0;
+    const stats = engine.scoreStats;
+    fresh.resetStats();
+    const t1 = performance.now();
+    const scratch: number[] = [];
+    for (const r of batch) scratch.push(...(await fresh.score([r])));
+    const scratchMs = performance.now() - t1;
+    assert.deepEqual(reused, scratch);
+    assert.equal(fresh.scoreStats.reusedTokens, 0);
+    assert.ok(stats.reusedTokens > 0);
+    assert.ok(stats.evaluatedTokens < fresh.scoreStats.evaluatedTokens);
+    t.diagnostic(
+      `${batch.length} sequences: evaluated ${stats.evaluatedTokens} tokens with reuse vs ${fresh.scoreStats.evaluatedTokens} without ` +
+        `(${stats.reusedTokens} reused); ${reuseMs.toFixed(0)} ms vs ${scratchMs.toFixed(0)} ms`,
+    );
+  });
+
+  test('a batch scores the same as one request at a time, in any order', async () => {
+    const batch = pairBatch();
+    const together = await engine.score(batch);
+    const alone: number[] = [];
+    for (const r of batch) alone.push(...(await engine.score([r])));
+    assert.deepEqual(together, alone);
+    const order = shuffled(batch.map((_, i) => i), 3);
+    const permuted = await engine.score(order.map((i) => batch[i]!));
+    assert.deepEqual(permuted, order.map((i) => together[i]!));
+    assert.deepEqual(await engine.score([]), []);
+  });
+
+  test('several context sequences give the same bits as one', async () => {
+    const multi = await LlamaEngine.load(MODEL, { contextSize: 512, sequences: 3 });
+    try {
+      const batch = [...pairBatch(), ...pairBatch('Plan a trip to Rome.')];
+      assert.deepEqual(await multi.score(batch), await engine.score(batch));
+      assert.equal(multi.modelInfo.sequences, 3);
+    } finally {
+      await multi.dispose();
+    }
+  });
+
+  test('an empty response scores only the end marker', async () => {
+    const [d] = await engine.scoreDetailed([{ prompt: 'Hi', attributes: [], response: '' }]);
+    assert.equal(d!.tokens.length, 1);
+    assert.equal(d!.tokens[0]!.token, 4);
+  });
+
+  test('a request longer than the context is refused with advice', async () => {
+    const long = 'word '.repeat(600);
+    await assert.rejects(engine.score([{ prompt: 'x', attributes: [], response: long }]), /tokens long but a scoring sequence holds \d+; load the engine with a larger contextSize/u);
+  });
+
+  test('cancellation stops a long batch promptly and leaves the engine usable and exact', async (t) => {
+    const long = 'The quick brown fox jumps over the lazy dog while the cat watches. '.repeat(3);
+    const batch: ScoreRequest[] = Array.from({ length: 80 }, (_, i) => ({ prompt: `Question ${i}?`, attributes: ['Concise'], response: long }));
+    const controller = new AbortController();
+    const t0 = performance.now();
+    const running = engine.score(batch, controller.signal);
+    let abortedAt = 0;
+    setTimeout(() => {
+      abortedAt = performance.now();
+      controller.abort();
+    }, 150);
+    await assert.rejects(running, (e: Error) => e.name === 'AbortError');
+    const latency = performance.now() - abortedAt;
+    const t1 = performance.now();
+    const full = await engine.score(batch.slice(0, 8));
+    const eightMs = performance.now() - t1;
+    t.diagnostic(`aborted after ${(abortedAt - t0).toFixed(0)} ms; rejected ${latency.toFixed(1)} ms later (8 of the 80 sequences take ${eightMs.toFixed(0)} ms)`);
+    assert.ok(latency < 300, `cancellation took ${latency} ms`);
+    const again: number[] = [];
+    for (const r of batch.slice(0, 8)) again.push(...(await fresh.score([r])));
+    assert.deepEqual(full, again);
+    // An already-aborted signal rejects before any work.
+    await assert.rejects(engine.score(batch, AbortSignal.abort()), (e: Error) => e.name === 'AbortError');
+  });
+});
+
+describe('LlamaEngine floor', () => {
+  test('log p = -Infinity (float32 underflow) is clamped to the floor, per token', async () => {
+    // A very peaked model: most next-token probabilities underflow to 0 in float32.
+    const path = randomLlamaModelPath({ seed: 3, outputScale: 400 });
+    const engine = await LlamaEngine.load(path, { contextSize: 256 });
+    const custom = await LlamaEngine.load(path, { contextSize: 256, logProbFloor: -40 });
+    const reference = await PrefixReference.load(path, 256);
+    try {
+      const r: ScoreRequest = { prompt: 'Tell me a story.', attributes: ['Vivid'], response: 'Once upon a time, zebras quizzed jackals.' };
+      const [d] = await engine.scoreDetailed([r]);
+      const { tokens, start } = engine.scoringTokens(r);
+      const ref = await reference.stepByStep(tokens, start);
+      assert.ok(ref.some((x) => x === -Infinity), 'the model should underflow somewhere');
+      d!.tokens.forEach((x, k) => assert.equal(x.logprob, Math.max(DEFAULT_LOG_PROB_FLOOR, ref[k]!)));
+      const [c] = await custom.scoreDetailed([r]);
+      c!.tokens.forEach((x, k) => assert.equal(x.logprob, Math.max(-40, ref[k]!)));
+      assert.ok(Number.isFinite(d!.logLikelihood));
+    } finally {
+      await engine.dispose();
+      await custom.dispose();
+      await reference.dispose();
+    }
+  });
+});
+
+describe('LlamaEngine generation and embeddings', () => {
+  let engine: LlamaEngine;
+  let reference: PrefixReference;
+  before(async () => {
+    engine = await LlamaEngine.load(MODEL, { contextSize: 512 });
+    reference = await PrefixReference.load(MODEL);
+  });
+  after(async () => {
+    await engine.dispose();
+    await reference.dispose();
+  });
+
+  test('is deterministic for a seed, streams chunks that add up, and reports exact log-probs', async () => {
+    const chunks: GenerationChunk[] = [];
+    const input = { prompt: 'Tell me about cats.', attributes: ['Concise'] };
+    const a = await engine.generate(input, { seed: 11, maxTokens: 24, topLogprobs: 3, temperature: 0.9 }, (c) => chunks.push(c));
+    const b = await engine.generate(input, { seed: 11, maxTokens: 24, topLogprobs: 3, temperature: 0.9 });
+    const c = await engine.generate(input, { seed: 12, maxTokens: 24, temperature: 0.9 });
+    assert.equal(a.text, b.text);
+    assert.deepEqual(a.tokens, b.tokens);
+    assert.notDeepEqual(a.tokens.map((x) => x.id), c.tokens.map((x) => x.id));
+    assert.equal(chunks.map((x) => x.text).join(''), a.text);
+    assert.deepEqual(chunks.flatMap((x) => x.tokens), a.tokens);
+    if (a.doneReason === 'length') assert.equal(a.tokens.length, 24);
+    for (const tok of a.tokens) {
+      assert.equal(tok.topLogprobs?.length, 3);
+      const tops = tok.topLogprobs!.map((x) => x.logprob);
+      assert.deepEqual(tops, [...tops].sort((x, y) => y - x));
+      assert.ok(tok.logprob <= tops[0]!);
+    }
+    assert.equal(Buffer.from(a.tokens.flatMap((x) => x.bytes)).toString('utf8'), engine.detokenize(a.tokens.map((x) => x.id)));
+    // The reported log-probs are the model's own distribution, whatever the sampling settings.
+    const prompt = engine.tokenize(renderPrompt(engine.promptFormat, input.prompt, input.attributes), true);
+    const ref = await reference.stepByStep([...prompt, ...a.tokens.map((x) => x.id)], prompt.length);
+    a.tokens.forEach((x, k) => assert.ok(Math.abs(x.logprob - ref[k]!) < 1e-4));
+  });
+
+  test('temperature 0 is greedy', async () => {
+    const g = await engine.generate({ raw: '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n' }, { temperature: 0, maxTokens: 12, topLogprobs: 1 });
+    for (const tok of g.tokens) assert.equal(tok.id, tok.topLogprobs![0]!.id);
+    const again = await engine.generate({ prompt: 'Hi' }, { temperature: 0, maxTokens: 12, seed: 99 });
+    assert.deepEqual(again.tokens.map((x) => x.id), g.tokens.map((x) => x.id));
+    assert.ok(again.promptEvaluatedTokens < again.promptTokens, 'the repeated prompt comes from the KV cache');
+  });
+
+  test('stops before a stop string and never streams part of it', async () => {
+    const base = await engine.generate({ prompt: 'Write.' }, { seed: 5, maxTokens: 40, temperature: 1 });
+    const cut = Math.floor(base.text.length / 2);
+    const stop = base.text.slice(cut, cut + 3);
+    const streamed: string[] = [];
+    const g = await engine.generate({ prompt: 'Write.' }, { seed: 5, maxTokens: 40, temperature: 1, stop: [stop] }, (c) => streamed.push(c.text));
+    assert.equal(g.doneReason, 'stop');
+    assert.equal(g.text, base.text.slice(0, base.text.indexOf(stop)));
+    assert.equal(streamed.join(''), g.text);
+  });
+
+  test('can be cancelled', async () => {
+    await assert.rejects(engine.generate({ prompt: 'Hi' }, { maxTokens: 10 }, undefined, AbortSignal.abort()), (e: Error) => e.name === 'AbortError');
+    const controller = new AbortController();
+    const g = engine.generate({ prompt: 'Hi' }, { maxTokens: 400, seed: 1 }, (c) => {
+      if (c.tokens.length > 0) controller.abort();
+    }, controller.signal);
+    await assert.rejects(g, (e: Error) => e.name === 'AbortError');
+  });
+
+  test('embeddings are unit vectors, deterministic, and differ between texts', async () => {
+    const [a, b, a2] = await engine.embed(['How do I boil an egg?', 'Plan a trip to Rome.', 'How do I boil an egg?']);
+    assert.equal(a!.length, 64);
+    assert.ok(Math.abs(Math.hypot(...a!) - 1) < 1e-9);
+    assert.deepEqual(a, a2);
+    assert.notDeepEqual(a, b);
+  });
+});
+
+describe('LlamaEngine errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'exact-llama-errors-'));
+
+  async function loadError(path: string): Promise<ModelFileError> {
+    try {
+      const e = await LlamaEngine.load(path);
+      await e.dispose();
+    } catch (e) {
+      assert.ok(e instanceof ModelFileError, String(e));
+      return e;
+    }
+    assert.fail(`loading ${path} should fail`);
+  }
+
+  test('missing file', async () => {
+    const e = await loadError(join(dir, 'nope.gguf'));
+    assert.equal(e.code, 'NOT_FOUND');
+    assert.match(e.message, /Model file not found: .*nope\.gguf\. Check the path/u);
+  });
+
+  test('a folder', async () => {
+    const e = await loadError(dir);
+    assert.equal(e.code, 'NOT_A_FILE');
+    assert.match(e.message, /is a folder, not a model file/u);
+  });
+
+  test('a text file, and an empty file', async () => {
+    const text = join(dir, 'notes.txt');
+    writeFileSync(text, 'just some notes\n');
+    const e = await loadError(text);
+    assert.equal(e.code, 'NOT_GGUF');
+    assert.match(e.message, /is not a GGUF model file \(it starts with "just"\)\. EXACT needs a GGUF model file/u);
+    const empty = join(dir, 'empty.gguf');
+    writeFileSync(empty, '');
+    assert.match((await loadError(empty)).message, /it is empty/u);
+  });
+
+  test('an unreadable file', { skip: process.getuid?.() === 0 ? 'root reads everything' : false }, async () => {
+    const path = join(dir, 'locked.gguf');
+    writeFileSync(path, buildRandomLlamaGguf({ vocabSize: 400 }), { mode: 0o000 });
+    const e = await loadError(path);
+    assert.equal(e.code, 'UNREADABLE');
+    assert.match(e.message, /Cannot read the model file .*Check its permissions/u);
+  });
+
+  test('an unsupported architecture', async () => {
+    const e = await loadError(randomLlamaModelPath({ architecture: 'notanarch', vocabSize: 400 }));
+    assert.equal(e.code, 'UNSUPPORTED');
+    assert.match(e.message, /architecture "notanarch", which this llama\.cpp build .* cannot run \(unknown model architecture: 'notanarch'\)/u);
+  });
+
+  test('a truncated model file', async () => {
+    const full = buildRandomLlamaGguf({ vocabSize: 400 });
+    const path = join(dir, 'truncated.gguf');
+    writeFileSync(path, full.subarray(0, full.length >> 1));
+    const e = await loadError(path);
+    assert.equal(e.code, 'LOAD_FAILED');
+    assert.match(e.message, /could not load .*truncated\.gguf \(architecture "llama"\): .*not within the file bounds.* re-download or re-convert/u);
+  });
+
+  test('a disposed engine says so', async () => {
+    const e = await LlamaEngine.load(MODEL, { contextSize: 256 });
+    await e.dispose();
+    await assert.rejects(e.score([{ prompt: 'a', attributes: [], response: 'b' }]), /disposed/u);
+  });
+});
