@@ -7,11 +7,19 @@
  *   1. Ask /api/generate (raw prompt = rendered prompt + the part of the response consumed so
  *      far, greedy decoding, `logprobs: true`, `top_logprobs: 20`, streaming).
  *   2. Walk the streamed tokens. At each position the candidates are the generated token and the
- *      position's top-20 alternatives. The response token is taken to be the LONGEST candidate
- *      whose bytes are a prefix of the remaining response bytes (greedy longest match, the usual
- *      stand-in for BPE/SentencePiece tokenization). Its log-probability is exact.
+ *      position's top-20 alternatives; those whose bytes are a prefix of the remaining response
+ *      bytes match. The response token is taken to be the matching candidate the model finds
+ *      LIKELIEST (option `match: 'longest'` takes the longest instead). Its log-probability is
+ *      exact. Why likeliest: Ollama cannot tokenize, so the response's own tokenization is
+ *      unknown; a trained model puts almost all its mass on the tokenizer's canonical split
+ *      (that is what it saw in training), so the likeliest matching piece is the canonical
+ *      token in practice, and the walk never prefers a split the model itself finds unlikely.
+ *      Longest match is the usual text-only stand-in but disagrees with SentencePiece's
+ *      score-based merges (e.g. "ri|so|ti" where the tokenizer says "r|is|ot|i").
  *      - If that candidate is the generated token, the model is still on the response: go on
- *        reading the same stream.
+ *        reading the same stream (greedy decoding generates the likeliest token, so "the model
+ *        generates the next response token" and "the likeliest match is the generated token"
+ *        are the same thing).
  *      - Otherwise the model departs here: take the candidate, close the stream (abort), and
  *        continue with a new request whose prompt is extended by the consumed text.
  *      - If no candidate matches, record a MISS: the response token is not among the 20 most
@@ -33,7 +41,7 @@
  *    the sampling options), so they agree with the in-process llama.cpp scorer where both walk
  *    the same tokens.
  *  - The token path is found by text, not by the tokenizer. Where the model's tokenizer would
- *    split the response differently from the longest-match walk, the scorer scores another
+ *    split the response differently from the walk, the scorer scores another
  *    (valid) tokenization of the same text. A restarted request re-tokenizes the consumed text as
  *    part of the prompt, which can differ from the walked tokens at the seam.
  *  - Tokens are compared as bytes (Ollama's `bytes` field when sent, else the UTF-8 of the token
@@ -59,6 +67,8 @@ export interface OllamaScorerOptions {
   readonly missFloor?: number;
   /** Sampling re-asks of a position where greedy decoding ended the turn. Default 6. */
   readonly eosRetries?: number;
+  /** Which matching candidate is the response token (default 'likeliest'; see the file comment). */
+  readonly match?: MatchRule;
   /** The prompt format; by default detected from the template /api/show reports. */
   readonly promptFormat?: PromptFormat;
   /**
@@ -77,6 +87,11 @@ export interface ScoredToken {
   readonly exact: boolean;
   /** Which of this response's requests reported it (0-based; see DetailedScore.restarts). */
   readonly request: number;
+  /** Byte offset and length in the response's UTF-8; the end marker has start = response length, length 0. */
+  readonly start: number;
+  readonly length: number;
+  /** This is the end-of-turn marker, not response text. */
+  readonly isEnd: boolean;
 }
 
 export interface DetailedScore {
@@ -155,17 +170,27 @@ interface Candidate {
   readonly generated: boolean;
 }
 
-/** The longest candidate matching the response at `pos` (the generated token wins ties). */
-export function matchPosition(entry: OllamaLogprob, response: Uint8Array, pos: number): Candidate | undefined {
+/**
+ * How the response token is picked among the candidates whose bytes start the remaining text:
+ * 'likeliest' (default) the one the model gives the highest probability, 'longest' the longest.
+ * The generated token wins ties.
+ */
+export type MatchRule = 'likeliest' | 'longest';
+
+/** The candidate taken as the response token at `pos`, or undefined when none matches. */
+export function matchPosition(entry: OllamaLogprob, response: Uint8Array, pos: number, rule: MatchRule = 'likeliest'): Candidate | undefined {
   const generated = tokenBytes(entry);
   let best: Candidate | undefined;
   if (isPrefixAt(response, pos, generated)) best = { bytes: generated, logprob: entry.logprob, generated: true };
   for (const alt of entry.top_logprobs ?? []) {
     const b = tokenBytes(alt);
     if (!isPrefixAt(response, pos, b)) continue;
-    if (best === undefined || b.length > best.bytes.length) {
-      best = { bytes: b, logprob: alt.logprob, generated: sameBytes(b, generated) };
-    }
+    const better =
+      best === undefined ||
+      (rule === 'longest'
+        ? b.length > best.bytes.length
+        : alt.logprob > best.logprob || (alt.logprob === best.logprob && b.length > best.bytes.length && !best.generated));
+    if (better) best = { bytes: b, logprob: alt.logprob, generated: sameBytes(b, generated) };
   }
   return best;
 }
@@ -175,6 +200,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
   private readonly missFloor: number;
   private readonly eosRetries: number;
   private readonly scoreEnd: boolean;
+  private readonly match: MatchRule;
   private format: PromptFormat | undefined;
   private versionChecked: boolean;
   /** Totals over the scorer's life: for status displays and tests. */
@@ -188,6 +214,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
     this.missFloor = options.missFloor ?? -30;
     this.eosRetries = Math.max(0, options.eosRetries ?? 6);
     this.scoreEnd = options.scoreEnd ?? true;
+    this.match = options.match ?? 'likeliest';
     this.format = options.promptFormat;
     this.versionChecked = options.skipVersionCheck === true;
   }
@@ -231,15 +258,21 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
     const maxRequests = 2 * bytes.length + 16 + this.eosRetries;
     const { config } = this.client;
     const remaining = (): boolean => pos < bytes.length || !endDone;
+    const push = (from: number, to: number, logprob: number, exact: boolean): void => {
+      tokens.push({ text: text(from, to), logprob, exact, request: requests - 1, start: from, length: to - from, isEnd: false });
+    };
+    const pushEnd = (logprob: number, exact: boolean): void => {
+      tokens.push({ text: end, logprob, exact, request: requests - 1, start: bytes.length, length: 0, isEnd: true });
+      endDone = true;
+    };
 
     const miss = (entry: OllamaLogprob | undefined): void => {
       if (pos >= bytes.length) {
-        tokens.push({ text: end, logprob: missEstimate(entry, this.missFloor), exact: false, request: requests - 1 });
-        endDone = true;
+        pushEnd(missEstimate(entry, this.missFloor), false);
         return;
       }
       const len = guessMissedPiece(bytes, pos);
-      tokens.push({ text: text(pos, pos + len), logprob: missEstimate(entry, this.missFloor), exact: false, request: requests - 1 });
+      push(pos, pos + len, missEstimate(entry, this.missFloor), false);
       pos += len;
     };
 
@@ -249,16 +282,15 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
         // The end-of-turn position: only the whole marker counts (never its text pieces).
         const hit = [entry, ...(entry.top_logprobs ?? [])].find((c) => c.token === end || sameBytes(tokenBytes(c), endBytes));
         if (hit === undefined) miss(entry);
-        else tokens.push({ text: end, logprob: hit.logprob, exact: true, request: requests - 1 });
-        endDone = true;
+        else pushEnd(hit.logprob, true);
         return true;
       }
-      const hit = matchPosition(entry, bytes, pos);
+      const hit = matchPosition(entry, bytes, pos, this.match);
       if (hit === undefined) {
         miss(entry);
         return true;
       }
-      tokens.push({ text: text(pos, pos + hit.bytes.length), logprob: hit.logprob, exact: true, request: requests - 1 });
+      push(pos, pos + hit.bytes.length, hit.logprob, true);
       pos += hit.bytes.length;
       return !hit.generated; // a departure: the model would go on with another token
     };
@@ -267,10 +299,9 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
       throwIfAborted(signal);
       if (requests >= maxRequests) {
         // Never loop forever: whatever is left counts as one estimated miss.
-        if (pos < bytes.length) tokens.push({ text: text(pos, bytes.length), logprob: this.missFloor, exact: false, request: requests - 1 });
-        if (!endDone) tokens.push({ text: end, logprob: this.missFloor, exact: false, request: requests - 1 });
+        if (pos < bytes.length) push(pos, bytes.length, this.missFloor, false);
         pos = bytes.length;
-        endDone = true;
+        if (!endDone) pushEnd(this.missFloor, false);
         break;
       }
       requests++;
@@ -327,7 +358,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
       // A new request must start at a character boundary: the rest of a split character is a miss.
       if (pos < bytes.length && !atCharBoundary(bytes, pos)) {
         const next = nextCharBoundary(bytes, pos);
-        tokens.push({ text: text(pos, next), logprob: missEstimate(last, this.missFloor), exact: false, request: requests - 1 });
+        push(pos, next, missEstimate(last, this.missFloor), false);
         pos = next;
       }
     }
