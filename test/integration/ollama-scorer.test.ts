@@ -209,6 +209,13 @@ describe('scorer selection and the fallback scorer against llama.cpp', () => {
     }
   });
 
+  test('scoring several responses at once gives the same results', async () => {
+    const requests: ScoreRequest[] = ['Tea.', 'Boil it.', 'Hello there!', 'ok'].map((response, i) => ({ prompt: 'Say something.', attributes: i % 2 === 0 ? [] : ['Concise'], response }));
+    const one = await new OllamaLogprobScorer(client()).scoreDetailed(requests);
+    const three = await new OllamaLogprobScorer(client(), { concurrency: 3 }).scoreDetailed(requests);
+    assert.deepEqual(three, one);
+  });
+
   test('fallback scoring is cancelled by the signal', async () => {
     const ac = new AbortController();
     const scorer = new OllamaLogprobScorer(client());

@@ -67,6 +67,11 @@ export interface OllamaScorerOptions {
   readonly missFloor?: number;
   /** Sampling re-asks of a position where greedy decoding ended the turn. Default 6. */
   readonly eosRetries?: number;
+  /**
+   * Responses scored at the same time (default 1). Raise it up to Ollama's OLLAMA_NUM_PARALLEL
+   * to overlap requests; results do not depend on it.
+   */
+  readonly concurrency?: number;
   /** Which matching candidate is the response token (default 'likeliest'; see the file comment). */
   readonly match?: MatchRule;
   /** The prompt format; by default detected from the template /api/show reports. */
@@ -201,6 +206,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
   private readonly eosRetries: number;
   private readonly scoreEnd: boolean;
   private readonly match: MatchRule;
+  private readonly concurrency: number;
   private format: PromptFormat | undefined;
   private versionChecked: boolean;
   /** Totals over the scorer's life: for status displays and tests. */
@@ -215,6 +221,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
     this.eosRetries = Math.max(0, options.eosRetries ?? 6);
     this.scoreEnd = options.scoreEnd ?? true;
     this.match = options.match ?? 'likeliest';
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
     this.format = options.promptFormat;
     this.versionChecked = options.skipVersionCheck === true;
   }
@@ -229,12 +236,27 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
       await this.client.requireLogprobsVersion(signal);
       this.versionChecked = true;
     }
-    this.format ??= await promptFormatFromOllama(this.client, signal);
-    const out: DetailedScore[] = [];
-    for (const r of requests) {
-      throwIfAborted(signal);
-      out.push(await this.scoreOne(renderPrompt(this.format, r.prompt, r.attributes), r.response, this.scoreEnd ? this.format.end : '', signal));
-    }
+    const format = (this.format ??= await promptFormatFromOllama(this.client, signal));
+    const out: DetailedScore[] = new Array(requests.length);
+    // A few responses at a time: Ollama serves OLLAMA_NUM_PARALLEL requests concurrently.
+    let next = 0;
+    const controller = new AbortController(); // stops the other lanes when one fails
+    const inner = signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]);
+    const lane = async (): Promise<void> => {
+      while (next < requests.length) {
+        const i = next++;
+        const r = requests[i]!;
+        throwIfAborted(inner);
+        out[i] = await this.scoreOne(renderPrompt(format, r.prompt, r.attributes), r.response, this.scoreEnd ? format.end : '', inner);
+      }
+    };
+    const lanes = Array.from({ length: Math.min(this.concurrency, requests.length) }, () =>
+      lane().catch((e: unknown) => {
+        controller.abort();
+        throw e;
+      }),
+    );
+    await Promise.all(lanes);
     return out;
   }
 
