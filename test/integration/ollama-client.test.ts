@@ -6,6 +6,7 @@
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { LOCAL_EMBEDDER_DIMENSION, LocalHashEmbedder } from '../../src/engines/embeddings';
 import { LlamaEngine } from '../../src/engines/llama/llamaEngine';
 import { OllamaClient } from '../../src/engines/ollama/client';
 import { defaultOllamaHost, parseOllamaHost, resolveOllamaConfig, type OllamaConfig } from '../../src/engines/ollama/config';
@@ -296,5 +297,36 @@ describe('Ollama configuration', () => {
     assert.ok(sameModelName('llama3.2', 'llama3.2:latest'));
     assert.ok(!sameModelName('llama3.2:1b', 'llama3.2:latest'));
     assert.ok(sameModelName('registry.example.com/me/model', 'registry.example.com/me/model:latest'));
+  });
+});
+
+describe('local fallback embedder', () => {
+  test('deterministic, unit length, fixed dimension; empty text is the zero vector', async () => {
+    const e = new LocalHashEmbedder();
+    assert.equal(e.id, 'local-hash-v1-512');
+    const [a, b, empty] = await e.embed(['Write a poem about the sea.', 'Write a poem about the sea.', '  ']);
+    assert.deepEqual(a, b);
+    assert.equal(a!.length, LOCAL_EMBEDDER_DIMENSION);
+    assert.ok(Math.abs(Math.hypot(...a!) - 1) < 1e-12);
+    assert.ok(empty!.every((x) => x === 0));
+    await assert.rejects(e.embed(['x'], AbortSignal.abort()), (err: Error) => err.name === 'AbortError');
+  });
+
+  test('separates topics: every prompt is nearest to the other prompt on its topic', async () => {
+    const topics = [
+      ['Write an email to my landlord about the broken heater', 'Draft a message asking the landlord to repair the heating'],
+      ['Explain how photosynthesis works in plants', 'How do plants turn sunlight into energy through photosynthesis?'],
+      ['Write a poem about the ocean at night', 'Compose a short poem about waves under the moon and the ocean'],
+      ['How do I fix a merge conflict in git?', 'Resolve git merge conflicts after a rebase'],
+      ['Give me a recipe for banana bread', 'What is a good banana bread recipe with walnuts?'],
+    ];
+    const texts = topics.flat();
+    const vectors = await new LocalHashEmbedder().embed(texts);
+    const cos = (x: number[], y: number[]): number => x.reduce((s, v, i) => s + v * y[i]!, 0);
+    for (let i = 0; i < texts.length; i++) {
+      let best = -1;
+      for (let j = 0; j < texts.length; j++) if (j !== i && (best < 0 || cos(vectors[i]!, vectors[j]!) > cos(vectors[i]!, vectors[best]!))) best = j;
+      assert.equal(Math.floor(best / 2), Math.floor(i / 2), `${texts[i]} is nearest to ${texts[best]}`);
+    }
   });
 });
