@@ -4,7 +4,15 @@
  * with the exact command where there is one), so the UI can show both without parsing text.
  */
 
-/** Ollama 0.12.11 is the first release whose /api/generate returns `logprobs` / `top_logprobs`. */
+/**
+ * Ollama 0.12.11 is the first release whose /api/generate and /api/chat return `logprobs` /
+ * `top_logprobs` (release notes of github.com/ollama/ollama/releases/tag/v0.12.11, Nov 2025:
+ * "Ollama's API and the OpenAI-compatible API now support log probabilities"; client libraries
+ * added the fields against that release, e.g. ollama-python PR #601, BerriAI/litellm #17165,
+ * OllamaSharp PR #345). The OpenAPI spec we test against (commit fb3076099) has the fields but no
+ * version history. Older servers silently ignore the fields, hence also
+ * OllamaLogprobsUnavailableError for a reply without them.
+ */
 export const MIN_LOGPROBS_VERSION = '0.12.11';
 
 export abstract class OllamaError extends Error {
