@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Embedder, GenerationOptions, LogLikelihoodScorer, ScoreRequest, TextGenerator } from '../../core/ports';
 import { abortError, throwIfAborted } from '../../core/ports';
-import type { GenerateInput, GenerateResult, GenerationChunk, LlamaEngineOptions, LlamaGenerateOptions, LlamaModelInfo, ScoreDetail, ScoreStats } from './llamaEngine';
+import type { GenerateInput, GenerateResult, GenerationChunk, LlamaEngineOptions, LlamaGenerateOptions, ScoreDetail } from './llamaEngine';
 import { deserializeError, type CallType, type FromWorker, type ToWorker, type WorkerCalls, type WorkerInit } from './protocol';
 
 export interface LlamaScorerOptions {
