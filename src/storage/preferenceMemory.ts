@@ -1,0 +1,980 @@
+/**
+ * The preference memory of one workspace, all under one storage folder:
+ *
+ *   pairs.jsonl     the append-only log, the source of truth (pairs, selections, tombstones, edits)
+ *   index/          the vectra LocalIndex of prompt embeddings: a cache, rebuilt from the log
+ *   memory.lock     the cross-process lock every writer holds
+ *   indexing.lock   held by the one background indexer working on this folder (see IndexingQueue)
+ *
+ * Writers (this process's calls, and other VS Code windows on the same workspace) are
+ * serialized by an in-process queue plus the lock file. Readers refresh incrementally from the
+ * log and never need the lock unless the index must be rewritten.
+ */
+import { promises as fs } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import {
+  buildIndexEntries,
+  DEFAULT_MIN_GAIN,
+  DimensionMismatchError,
+  globalProfile,
+  retrieveAttributes,
+  type MemoryItem,
+  type PairSelection,
+  type RetrievalOptions,
+  type RetrievalResult,
+  type SelectionResult,
+} from '../core';
+import { writeFileAtomic } from './atomicFile';
+import { FileLock, type FileLockOptions, type LockHandle } from './fileLock';
+import { JsonlLog, type JsonlLogDebug } from './jsonlLog';
+import { MemoryState, modelKeyString, type ModelKey, type PairEntry } from './memoryState';
+import {
+  checkAttributes,
+  checkPairFields,
+  checkSelectionFields,
+  decodeEmbedding,
+  encodeEmbedding,
+  isValidId,
+  LIMITS,
+  LOG_SCHEMA_VERSION,
+  Problems,
+  type LogRecord,
+  type PairRecord,
+  type ScorerInfo,
+  type SelectionRecord,
+} from './records';
+import { INDEX_SCHEMA_VERSION, metadataSignature, VectorIndex, type IndexCheck, type IndexHealth, type IndexItemSpec, type IndexMetadataFields } from './vectorIndex';
+
+export type { ModelKey } from './memoryState';
+
+export const LOG_FILE = 'pairs.jsonl';
+export const INDEX_FOLDER = 'index';
+export const MEMORY_LOCK_FILE = 'memory.lock';
+export const INDEXING_LOCK_FILE = 'indexing.lock';
+export const EXPORT_FORMAT = 'exact-preferences';
+export const EXPORT_VERSION = 1;
+
+export interface PreferenceMemoryOptions {
+  /** The scoring model and embedding model whose selections count as current. */
+  readonly models: ModelKey;
+  /** Index entries need gain > minGain (core default 0). */
+  readonly minGain?: number;
+  readonly lock?: FileLockOptions;
+  /** Test hooks only. */
+  readonly debug?: JsonlLogDebug & {
+    /** Skip the cross-process lock (to show what it prevents). Never set this in the product. */
+    readonly unsafeNoLock?: boolean;
+  };
+}
+
+export interface NewPair {
+  readonly prompt: string;
+  readonly chosen: string;
+  readonly rejected: string;
+  /** Default 'drafts'. */
+  readonly source?: string;
+  /** Default: a random UUID. */
+  readonly id?: string;
+  readonly createdAt?: string;
+}
+
+export interface StoredPair {
+  readonly id: string;
+  readonly prompt: string;
+  readonly chosen: string;
+  readonly rejected: string;
+  readonly source: string;
+  readonly createdAt: string;
+}
+
+export interface SelectionInfo {
+  readonly id: string;
+  readonly attributes: string[];
+  readonly objective: number;
+  readonly baseObjective: number;
+  readonly gain: number;
+  readonly steps: ReadonlyArray<{ attribute: string; marginalGain: number; objective: number }>;
+  readonly model: string;
+  readonly embeddingModel: string;
+  readonly scorer: ScorerInfo;
+  readonly algorithm: SelectionRecord['algorithm'];
+  readonly k: number;
+  readonly durationMs: number;
+  readonly createdAt: string;
+}
+
+/**
+ * 'selected': selected with the current models. 'stale': selected only with other models
+ * (needs re-indexing). 'pending': never selected.
+ */
+export type PairStatus = 'selected' | 'stale' | 'pending';
+
+export interface PairView extends StoredPair {
+  readonly status: PairStatus;
+  /** The current models' selection, else the most recent other one. */
+  readonly selection?: SelectionInfo;
+  /** The user's attributes, when they edited them. */
+  readonly override?: string[];
+  /** override ?? selection.attributes ?? []. */
+  readonly attributes: string[];
+  /** In the vector index (passed the gain filter and won deduplication). */
+  readonly indexed: boolean;
+  /** Why not indexed, when it has a usable selection. */
+  readonly notIndexedReason?: 'low-gain' | 'duplicate-prompt' | 'other-embedding-model';
+}
+
+export interface NewSelection {
+  readonly pairId: string;
+  /** The core's selection result (greedySelect / lazyGreedySelect). */
+  readonly result: SelectionResult;
+  /** The prompt's embedding from the embedder named in models.embeddingModel. */
+  readonly embedding: ReadonlyArray<number>;
+  /** Default: the memory's current models. */
+  readonly models?: ModelKey;
+  /** 'llama.cpp', 'ollama', ... */
+  readonly scorerKind: string;
+  readonly algorithm: SelectionRecord['algorithm'];
+  readonly k: number;
+  readonly durationMs: number;
+  /** Leave the vector index for a later syncIndex() (the indexing queue batches). */
+  readonly deferIndex?: boolean;
+}
+
+export interface IndexEntryView {
+  readonly pairId: string;
+  readonly prompt: string;
+  readonly attributes: string[];
+  readonly overridden: boolean;
+  readonly objective: number;
+  readonly baseObjective: number;
+  readonly gain: number;
+  readonly model: string;
+  readonly embeddingModel: string;
+  readonly staleModel: boolean;
+  readonly selectedAt: string;
+  readonly duplicatePairIds: string[];
+  readonly embedding: ReadonlyArray<number>;
+}
+
+export interface LogHealth {
+  readonly bytes: number;
+  readonly records: number;
+  readonly invalidLines: number;
+  readonly unsupportedRecords: number;
+  /** Bytes of an unfinished last line (a torn append, or one in progress elsewhere). */
+  readonly tornTailBytes: number;
+  /** Torn tails this process repaired before appending. */
+  readonly repairedTails: number;
+}
+
+export interface MemoryStats {
+  readonly models: ModelKey;
+  readonly pairs: number;
+  readonly deleted: number;
+  readonly selected: number;
+  readonly stale: number;
+  readonly pending: number;
+  readonly overridden: number;
+  readonly indexEntries: number;
+  readonly filteredLowGain: number;
+  readonly duplicatePrompts: number;
+  readonly storedModels: Array<ModelKey & { readonly pairs: number }>;
+  readonly log: LogHealth;
+}
+
+export interface ReindexStatus {
+  /** True when some pairs were selected only with other models than the current ones. */
+  readonly needed: boolean;
+  readonly current: ModelKey;
+  /** Pairs selected only with other models. */
+  readonly stale: number;
+  /** Pairs with a selection for the current models. */
+  readonly selected: number;
+  /** Pairs never selected. */
+  readonly pending: number;
+  /** Distinct model keys among the stored selections, with how many pairs use each. */
+  readonly storedModels: Array<ModelKey & { readonly pairs: number }>;
+  readonly reason?: string;
+}
+
+export interface SyncReport {
+  readonly before: IndexCheck;
+  readonly rewritten: boolean;
+  readonly entries: number;
+  readonly ms: number;
+}
+
+export interface ExportedSelection extends SelectionInfo {
+  readonly embedding: { readonly dims: number; readonly f64: string };
+}
+
+export interface ExportedPair extends StoredPair {
+  readonly override: string[] | null;
+  readonly selections: ExportedSelection[];
+}
+
+export interface ExportFile {
+  readonly format: typeof EXPORT_FORMAT;
+  readonly version: number;
+  readonly exportedAt: string;
+  readonly pairs: ExportedPair[];
+}
+
+export interface ImportOptions {
+  /** Bring back pairs this workspace deleted (default false: a deletion wins). */
+  readonly restoreDeleted?: boolean;
+}
+
+export interface ImportSummary {
+  readonly added: number;
+  /** Same id and same texts already here. */
+  readonly alreadyPresent: number;
+  /** Same id but different texts: kept ours, skipped theirs. */
+  readonly conflicts: string[];
+  readonly skippedDeleted: number;
+  readonly selectionsAdded: number;
+  readonly overridesApplied: number;
+}
+
+export class ImportValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`The file is not a valid EXACT export:\n${problems.slice(0, 10).join('\n')}${problems.length > 10 ? `\n… and ${problems.length - 10} more` : ''}`);
+    this.name = 'ImportValidationError';
+  }
+}
+
+/** What reset() requires: the caller asked the user. expectedPairs guards against deleting more than was shown. */
+export interface ResetConfirmation {
+  readonly confirmed: true;
+  readonly expectedPairs?: number;
+}
+
+export class ResetMismatchError extends Error {
+  constructor(expected: number, actual: number) {
+    super(`Reset was confirmed for ${expected} pairs but the memory now holds ${actual} (another window added or removed some). Ask again.`);
+    this.name = 'ResetMismatchError';
+  }
+}
+
+export class UnknownPairError extends Error {
+  constructor(id: string) {
+    super(`No preference pair with id ${id}.`);
+    this.name = 'UnknownPairError';
+  }
+}
+
+export class PairValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+    this.name = 'PairValidationError';
+  }
+}
+
+/** Serializes async work inside one process (the lock file is not reentrant). */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function toStored(p: PairRecord): StoredPair {
+  return { id: p.id, prompt: p.prompt, chosen: p.chosen, rejected: p.rejected, source: p.source, createdAt: p.createdAt };
+}
+
+function toSelectionInfo(s: SelectionRecord): SelectionInfo {
+  return {
+    id: s.id,
+    attributes: [...s.attributes],
+    objective: s.objective,
+    baseObjective: s.baseObjective,
+    gain: s.gain,
+    steps: s.steps.map((x) => ({ ...x })),
+    model: s.model,
+    embeddingModel: s.embeddingModel,
+    scorer: { ...s.scorer },
+    algorithm: s.algorithm,
+    k: s.k,
+    durationMs: s.durationMs,
+    createdAt: s.createdAt,
+  };
+}
+
+/** Content-derived id for imported pairs that come without one (re-importing does not duplicate). */
+export function contentId(prompt: string, chosen: string, rejected: string): string {
+  return 'h' + createHash('sha256').update(`${prompt}\u0000${chosen}\u0000${rejected}`).digest('hex').slice(0, 31);
+}
+
+interface Derived {
+  readonly version: number;
+  readonly modelsKey: string;
+  readonly specs: IndexItemSpec[];
+  readonly indexed: Set<string>;
+  readonly reasons: Map<string, NonNullable<PairView['notIndexedReason']>>;
+  readonly filteredLowGain: number;
+  readonly duplicatePrompts: number;
+}
+
+export class PreferenceMemory {
+  readonly logPath: string;
+  private readonly log: JsonlLog;
+  private readonly index: VectorIndex;
+  private readonly lock: FileLock;
+  private readonly mutex = new Mutex();
+  private state = new MemoryState();
+  private models: ModelKey;
+  private readonly minGain: number;
+  private derived: Derived | undefined;
+  private health = { invalidLines: 0, unsupportedRecords: 0, tornTailBytes: 0, repairedTails: 0 };
+  private closed = false;
+
+  private constructor(
+    readonly folder: string,
+    private readonly options: PreferenceMemoryOptions,
+  ) {
+    checkModels(options.models);
+    this.models = { ...options.models };
+    this.minGain = options.minGain ?? DEFAULT_MIN_GAIN;
+    this.logPath = path.join(folder, LOG_FILE);
+    this.log = new JsonlLog(this.logPath, options.debug);
+    this.index = new VectorIndex(path.join(folder, INDEX_FOLDER));
+    this.lock = new FileLock(path.join(folder, MEMORY_LOCK_FILE), { purpose: 'memory', ...options.lock });
+  }
+
+  /** Opens (creating the folder if needed) and reads the log. Does not touch the index. */
+  static async open(folder: string, options: PreferenceMemoryOptions): Promise<PreferenceMemory> {
+    await fs.mkdir(folder, { recursive: true });
+    const memory = new PreferenceMemory(path.resolve(folder), options);
+    await memory.mutex.run(() => memory.refresh());
+    return memory;
+  }
+
+  get currentModels(): ModelKey {
+    return { ...this.models };
+  }
+
+  /** Switches the current scoring / embedding models (e.g. after a settings change). */
+  async setModels(models: ModelKey): Promise<void> {
+    checkModels(models);
+    await this.mutex.run(async () => {
+      this.models = { ...models };
+      this.derived = undefined;
+    });
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  async recordPair(input: NewPair): Promise<StoredPair> {
+    const record: PairRecord = {
+      v: LOG_SCHEMA_VERSION,
+      type: 'pair',
+      id: input.id ?? randomUUID(),
+      prompt: input.prompt,
+      chosen: input.chosen,
+      rejected: input.rejected,
+      source: input.source ?? 'drafts',
+      createdAt: input.createdAt ?? now(),
+    };
+    const p = new Problems();
+    checkPairFields(record as unknown as Record<string, unknown>, p, 'pair');
+    if (!p.ok) throw new PairValidationError(p.list);
+    return this.write(async () => {
+      if (this.state.pairs.has(record.id)) throw new PairValidationError([`pair.id: ${record.id} already exists`]);
+      await this.append([record]);
+      return toStored(record);
+    });
+  }
+
+  /**
+   * Records a selection for a pair. Returns undefined when the pair was deleted meanwhile
+   * (the selection is then dropped). Throws DimensionMismatchError when the embedding's length
+   * differs from other embeddings of the same embedding model.
+   */
+  async storeSelection(input: NewSelection): Promise<SelectionInfo | undefined> {
+    const models = input.models ?? this.models;
+    checkModels(models);
+    const r = input.result;
+    const record: SelectionRecord = {
+      v: LOG_SCHEMA_VERSION,
+      type: 'selection',
+      id: randomUUID(),
+      pairId: input.pairId,
+      attributes: [...r.attributes],
+      objective: r.objective,
+      baseObjective: r.baseObjective,
+      gain: r.gain,
+      steps: r.steps.map((s) => ({ attribute: s.attribute, marginalGain: s.marginalGain, objective: s.objective })),
+      model: models.model,
+      embeddingModel: models.embeddingModel,
+      scorer: { kind: input.scorerKind, calls: r.scorerCalls, scoredSequences: r.scoredSequences, objectiveEvaluations: r.objectiveEvaluations },
+      algorithm: input.algorithm,
+      k: input.k,
+      durationMs: input.durationMs,
+      createdAt: now(),
+      embedding: encodeEmbedding(input.embedding),
+    };
+    const p = new Problems();
+    checkSelectionFields(record as unknown as Record<string, unknown>, p, 'selection');
+    if (!p.ok) throw new PairValidationError(p.list);
+    return this.write(async () => {
+      if (!this.state.pairs.has(record.pairId)) return undefined;
+      const dims = this.dimsFor(models.embeddingModel);
+      if (dims !== undefined && dims !== record.embedding.dims) throw new DimensionMismatchError(dims, record.embedding.dims);
+      await this.append([record]);
+      if (input.deferIndex !== true) await this.syncIndexLocked();
+      return toSelectionInfo(record);
+    });
+  }
+
+  /** Tombstones a pair and removes it from the index. False when there was no such pair. */
+  async deletePair(id: string): Promise<boolean> {
+    return this.write(async () => {
+      if (!this.state.pairs.has(id)) return false;
+      await this.append([{ v: LOG_SCHEMA_VERSION, type: 'delete', pairId: id, createdAt: now() }]);
+      await this.syncIndexLocked();
+      return true;
+    });
+  }
+
+  /**
+   * The user's own attributes for a pair (null: back to the selected ones). An override always
+   * enters the index (it bypasses the gain filter) and wins deduplication for its prompt, as
+   * long as the pair has a selection with the current embedding model (which gives its vector).
+   */
+  async editAttributes(id: string, attributes: ReadonlyArray<string> | null): Promise<void> {
+    if (attributes !== null) {
+      const p = new Problems();
+      checkAttributes(attributes, p, 'attributes');
+      if (!p.ok) throw new PairValidationError(p.list);
+    }
+    await this.write(async () => {
+      if (!this.state.pairs.has(id)) throw new UnknownPairError(id);
+      await this.append([{ v: LOG_SCHEMA_VERSION, type: 'edit', pairId: id, attributes: attributes === null ? null : [...attributes], createdAt: now() }]);
+      await this.syncIndexLocked();
+    });
+  }
+
+  /** Deletes everything: the log is replaced by an empty one and the index removed. */
+  async reset(confirmation: ResetConfirmation): Promise<void> {
+    if (confirmation?.confirmed !== true) throw new Error('reset() needs { confirmed: true } from a user confirmation.');
+    await this.write(async (handle) => {
+      if (confirmation.expectedPairs !== undefined && confirmation.expectedPairs !== this.state.pairs.size) {
+        throw new ResetMismatchError(confirmation.expectedPairs, this.state.pairs.size);
+      }
+      await handle?.assertHeld();
+      await this.log.replace([]);
+      await this.index.remove();
+      this.state = new MemoryState();
+      this.log.forget();
+      this.derived = undefined;
+      await this.refresh();
+    });
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async listPairs(): Promise<PairView[]> {
+    return this.read(() => {
+      const d = this.derive();
+      return [...this.state.pairs.values()].map((e) => this.view(e, d));
+    });
+  }
+
+  async getPair(id: string): Promise<PairView | undefined> {
+    return this.read(() => {
+      const e = this.state.pairs.get(id);
+      return e === undefined ? undefined : this.view(e, this.derive());
+    });
+  }
+
+  /** Pairs without a selection for `models` (default: the current ones), oldest first. */
+  async pendingPairs(models: ModelKey = this.models): Promise<StoredPair[]> {
+    return this.read(() => [...this.state.pairs.values()].filter((e) => this.state.selectionFor(e, models) === undefined).map((e) => toStored(e.pair)));
+  }
+
+  async stats(): Promise<MemoryStats> {
+    return this.read(async () => {
+      const d = this.derive();
+      let selected = 0;
+      let stale = 0;
+      let overridden = 0;
+      for (const e of this.state.pairs.values()) {
+        if (this.state.selectionFor(e, this.models) !== undefined) selected++;
+        else if (e.selections.size > 0) stale++;
+        if (e.override !== undefined) overridden++;
+      }
+      let bytes = 0;
+      try {
+        bytes = (await fs.stat(this.logPath)).size;
+      } catch {
+        bytes = 0;
+      }
+      return {
+        models: { ...this.models },
+        pairs: this.state.pairs.size,
+        deleted: this.state.deleted.size,
+        selected,
+        stale,
+        pending: this.state.pairs.size - selected - stale,
+        overridden,
+        indexEntries: d.specs.length,
+        filteredLowGain: d.filteredLowGain,
+        duplicatePrompts: d.duplicatePrompts,
+        storedModels: this.storedModels(),
+        log: { bytes, records: this.state.records, ...this.health },
+      };
+    });
+  }
+
+  async needsReindex(): Promise<ReindexStatus> {
+    return this.read(() => {
+      let selected = 0;
+      let stale = 0;
+      for (const e of this.state.pairs.values()) {
+        if (this.state.selectionFor(e, this.models) !== undefined) selected++;
+        else if (e.selections.size > 0) stale++;
+      }
+      const storedModels = this.storedModels();
+      const pending = this.state.pairs.size - selected - stale;
+      const others = storedModels.filter((m) => modelKeyString(m) !== modelKeyString(this.models));
+      return {
+        needed: stale > 0,
+        current: { ...this.models },
+        stale,
+        selected,
+        pending,
+        storedModels,
+        ...(stale > 0
+          ? { reason: `${stale} pair(s) were analysed with ${others.map((m) => `${m.model} / ${m.embeddingModel}`).join(', ')}, not with ${this.models.model} / ${this.models.embeddingModel}.` }
+          : {}),
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- index and retrieval
+
+  /** Compares the index with the log without changing anything. */
+  async verifyIndex(): Promise<IndexCheck> {
+    return this.read(() => this.index.check(this.derive().specs));
+  }
+
+  /** Makes the index agree with the log (rebuilding it if missing or corrupt). */
+  async syncIndex(): Promise<SyncReport> {
+    return this.mutex.run(() => this.ensureIndex(false));
+  }
+
+  /** Rewrites the index from the log even if it looks fine. */
+  async rebuildIndex(): Promise<SyncReport> {
+    return this.mutex.run(() => this.ensureIndex(true));
+  }
+
+  /** The index entries (with vectors), in index order; syncs the index first. */
+  async indexEntries(): Promise<IndexEntryView[]> {
+    return this.mutex.run(async () => {
+      await this.ensureIndex(false);
+      return (await this.index.items()).map((it) => {
+        const m = it.metadata;
+        return {
+          pairId: m.pairId,
+          prompt: m.prompt,
+          attributes: JSON.parse(m.attributes) as string[],
+          overridden: m.overridden,
+          objective: m.objective,
+          baseObjective: m.baseObjective,
+          gain: m.gain,
+          model: m.model,
+          embeddingModel: m.embeddingModel,
+          staleModel: m.staleModel,
+          selectedAt: m.selectedAt,
+          duplicatePairIds: JSON.parse(m.duplicatePairIds) as string[],
+          embedding: it.vector,
+        };
+      });
+    });
+  }
+
+  /** The index as the core's MemoryItem list (for profile views, topic modes). */
+  async memoryItems(): Promise<MemoryItem[]> {
+    return (await this.indexEntries()).map((e) => ({ id: e.pairId, prompt: e.prompt, embedding: e.embedding, attributes: e.attributes }));
+  }
+
+  /**
+   * Algorithm 2 with the core's ranking (top1 / vote / similarity floor) over the index items in
+   * index order, so ties and zero vectors behave exactly as the core specifies. When no
+   * globalProfile is given, the profile of the indexed entries (k most frequent) is used below
+   * the floor. Throws the core's DimensionMismatchError when the query's length does not match.
+   */
+  async retrieve(query: ReadonlyArray<number>, options: RetrievalOptions = {}): Promise<RetrievalResult> {
+    const items = await this.memoryItems();
+    const dims = items[0]?.embedding.length;
+    if (dims !== undefined && dims !== query.length) throw new DimensionMismatchError(dims, query.length);
+    return retrieveAttributes(query, items, { ...options, globalProfile: options.globalProfile ?? globalProfile(items, options.k ?? 3) });
+  }
+
+  // ---------------------------------------------------------------- export / import
+
+  async exportData(): Promise<ExportFile> {
+    return this.read(() => ({
+      format: EXPORT_FORMAT,
+      version: EXPORT_VERSION,
+      exportedAt: now(),
+      pairs: [...this.state.pairs.values()].map((e) => ({
+        ...toStored(e.pair),
+        override: e.override === undefined ? null : [...e.override.attributes],
+        selections: [...e.selections.values()].map((s) => ({ ...toSelectionInfo(s), embedding: { ...s.embedding } })),
+      })),
+    }));
+  }
+
+  /** Writes exportData() to `file` atomically; returns what it wrote. */
+  async exportToFile(file: string): Promise<{ pairs: number; selections: number; bytes: number }> {
+    const data = await this.exportData();
+    const text = JSON.stringify(data, null, 1) + '\n';
+    await writeFileAtomic(file, text);
+    return { pairs: data.pairs.length, selections: data.pairs.reduce((n, p) => n + p.selections.length, 0), bytes: Buffer.byteLength(text) };
+  }
+
+  async importFromFile(file: string, options: ImportOptions = {}): Promise<ImportSummary> {
+    let data: unknown;
+    try {
+      data = JSON.parse(await fs.readFile(file, 'utf8'));
+    } catch (err) {
+      throw new ImportValidationError([`${file}: ${(err as Error).message}`]);
+    }
+    return this.importData(data, options);
+  }
+
+  /**
+   * Merges an export into this memory by pair id. The whole file is validated first; nothing
+   * is written unless all of it is valid. All new records are appended in one durable write.
+   */
+  async importData(data: unknown, options: ImportOptions = {}): Promise<ImportSummary> {
+    const pairs = validateExport(data);
+    return this.write(async () => {
+      const records: LogRecord[] = [];
+      const summary = { added: 0, alreadyPresent: 0, conflicts: [] as string[], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0 };
+      const seen = new Set<string>();
+      const dimsByEmbedding = new Map<string, number>();
+      for (const p of pairs) {
+        if (seen.has(p.id)) continue;
+        seen.add(p.id);
+        const local = this.state.pairs.get(p.id);
+        let addSelectionsTo: PairEntry | undefined;
+        let isNew = false;
+        if (local !== undefined) {
+          if (local.pair.prompt !== p.prompt || local.pair.chosen !== p.chosen || local.pair.rejected !== p.rejected) {
+            summary.conflicts.push(p.id);
+            continue;
+          }
+          summary.alreadyPresent++;
+          addSelectionsTo = local;
+        } else if (this.state.deleted.has(p.id) && options.restoreDeleted !== true) {
+          summary.skippedDeleted++;
+          continue;
+        } else {
+          isNew = true;
+          summary.added++;
+          records.push({ v: LOG_SCHEMA_VERSION, type: 'pair', id: p.id, prompt: p.prompt, chosen: p.chosen, rejected: p.rejected, source: p.source, createdAt: p.createdAt });
+        }
+        for (const s of p.selections) {
+          const key = modelKeyString(s);
+          if (addSelectionsTo?.selections.has(key) === true) continue;
+          const dims = dimsByEmbedding.get(s.embeddingModel) ?? this.dimsFor(s.embeddingModel);
+          if (dims !== undefined && dims !== s.embedding.dims) {
+            throw new ImportValidationError([`pair ${p.id}: ${s.embeddingModel} embeddings have ${s.embedding.dims} dimensions here, ${dims} in this memory`]);
+          }
+          dimsByEmbedding.set(s.embeddingModel, s.embedding.dims);
+          records.push({ v: LOG_SCHEMA_VERSION, type: 'selection', ...s, pairId: p.id });
+          summary.selectionsAdded++;
+        }
+        if (p.override !== null && (isNew || addSelectionsTo?.override === undefined)) {
+          records.push({ v: LOG_SCHEMA_VERSION, type: 'edit', pairId: p.id, attributes: p.override, createdAt: now() });
+          summary.overridesApplied++;
+        }
+      }
+      if (records.length > 0) {
+        await this.append(records);
+        await this.syncIndexLocked();
+      }
+      return summary;
+    });
+  }
+
+  /** Stops using this instance (pending operations finish first). */
+  async close(): Promise<void> {
+    await this.mutex.run(async () => {
+      this.closed = true;
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('This preference memory was closed.');
+  }
+
+  /** Read-only work on a fresh view of the log. */
+  private read<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.assertOpen();
+      await this.refresh();
+      return fn();
+    });
+  }
+
+  /** Write work: in-process queue, then the cross-process lock, then a fresh view of the log. */
+  private write<T>(fn: (handle: LockHandle | undefined) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.assertOpen();
+      return this.withLock(async (handle) => {
+        await this.refresh();
+        return fn(handle);
+      });
+    });
+  }
+
+  private async withLock<T>(fn: (handle: LockHandle | undefined) => Promise<T>): Promise<T> {
+    if (this.options.debug?.unsafeNoLock === true) return fn(undefined);
+    return this.lock.withLock(fn);
+  }
+
+  /** Appends under the lock, then folds the new records in (re-reading so the order is the file's). */
+  private async append(records: ReadonlyArray<LogRecord>): Promise<void> {
+    const result = await this.log.append(records);
+    if (result.repair !== 'none') this.health.repairedTails++;
+    await this.refresh();
+  }
+
+  /** Reads what other processes (or we) appended since the last refresh. */
+  private async refresh(): Promise<void> {
+    const r = await this.log.readNew();
+    if (r.reset) {
+      this.state = new MemoryState();
+      this.health = { ...this.health, invalidLines: 0, unsupportedRecords: 0 };
+    }
+    for (const rec of r.records) this.state.apply(rec);
+    this.health.invalidLines += r.invalidLines;
+    this.health.unsupportedRecords += r.unsupportedRecords;
+    this.health.tornTailBytes = r.tornTailBytes;
+    if (r.reset || r.records.length > 0) this.derived = undefined;
+  }
+
+  private dimsFor(embeddingModel: string): number | undefined {
+    for (const e of this.state.pairs.values()) {
+      for (const s of e.selections.values()) if (s.embeddingModel === embeddingModel) return s.embedding.dims;
+    }
+    return undefined;
+  }
+
+  private storedModels(): Array<ModelKey & { pairs: number }> {
+    const counts = new Map<string, ModelKey & { pairs: number }>();
+    for (const e of this.state.pairs.values()) {
+      for (const s of e.selections.values()) {
+        const key = modelKeyString(s);
+        const c = counts.get(key) ?? { model: s.model, embeddingModel: s.embeddingModel, pairs: 0 };
+        c.pairs++;
+        counts.set(key, c);
+      }
+    }
+    return [...counts.values()];
+  }
+
+  /** What the index must contain, from the log (memoized until the log or models change). */
+  private derive(): Derived {
+    const modelsKey = modelKeyString(this.models);
+    if (this.derived !== undefined && this.derived.version === this.state.version && this.derived.modelsKey === modelsKey) return this.derived;
+    const candidates: Array<PairSelection & { selection: SelectionRecord; staleModel: boolean; overridden: boolean }> = [];
+    const reasons = new Map<string, NonNullable<PairView['notIndexedReason']>>();
+    for (const e of this.state.pairs.values()) {
+      const usable = this.state.usableSelection(e, this.models);
+      if (usable === undefined) {
+        if (e.selections.size > 0) reasons.set(e.pair.id, 'other-embedding-model');
+        continue;
+      }
+      const overridden = e.override !== undefined;
+      candidates.push({
+        pairId: e.pair.id,
+        prompt: e.pair.prompt,
+        attributes: overridden ? e.override!.attributes : usable.selection.attributes,
+        // An override is the user's explicit statement: it passes the filter and wins dedup.
+        objective: overridden ? Number.POSITIVE_INFINITY : usable.selection.objective,
+        gain: overridden ? Number.POSITIVE_INFINITY : usable.selection.gain,
+        selection: usable.selection,
+        staleModel: usable.stale,
+        overridden,
+      });
+    }
+    const byId = new Map(candidates.map((c) => [c.pairId, c]));
+    const passing = new Set(candidates.filter((c) => c.gain > this.minGain).map((c) => c.pairId));
+    const entries = buildIndexEntries(candidates, this.minGain);
+    const specs: IndexItemSpec[] = entries.map((entry) => {
+      const c = byId.get(entry.pairId)!;
+      const s = c.selection;
+      const base: IndexMetadataFields = {
+        schema: INDEX_SCHEMA_VERSION,
+        pairId: c.pairId,
+        prompt: c.prompt,
+        attributes: JSON.stringify(entry.attributes),
+        overridden: c.overridden,
+        objective: s.objective,
+        baseObjective: s.baseObjective,
+        gain: s.gain,
+        model: s.model,
+        embeddingModel: s.embeddingModel,
+        staleModel: c.staleModel,
+        selectionId: s.id,
+        selectedAt: s.createdAt,
+        duplicatePairIds: JSON.stringify(entry.duplicatePairIds),
+      };
+      return { id: c.pairId, vector: decodeEmbedding(s.embedding), metadata: { ...base, sig: metadataSignature(base) } };
+    });
+    const indexed = new Set(specs.map((s) => s.id));
+    let duplicatePrompts = 0;
+    for (const c of candidates) {
+      if (indexed.has(c.pairId)) continue;
+      if (!passing.has(c.pairId)) reasons.set(c.pairId, 'low-gain');
+      else {
+        reasons.set(c.pairId, 'duplicate-prompt');
+        duplicatePrompts++;
+      }
+    }
+    this.derived = {
+      version: this.state.version,
+      modelsKey,
+      specs,
+      indexed,
+      reasons,
+      filteredLowGain: candidates.length - passing.size,
+      duplicatePrompts,
+    };
+    return this.derived;
+  }
+
+  private view(e: PairEntry, d: Derived): PairView {
+    const exact = this.state.selectionFor(e, this.models);
+    let latest: SelectionRecord | undefined;
+    for (const s of e.selections.values()) latest = s;
+    const selection = exact ?? latest;
+    const status: PairStatus = exact !== undefined ? 'selected' : e.selections.size > 0 ? 'stale' : 'pending';
+    const override = e.override === undefined ? undefined : [...e.override.attributes];
+    const reason = d.reasons.get(e.pair.id);
+    return {
+      ...toStored(e.pair),
+      status,
+      ...(selection !== undefined ? { selection: toSelectionInfo(selection) } : {}),
+      ...(override !== undefined ? { override } : {}),
+      attributes: override ?? (selection !== undefined ? [...selection.attributes] : []),
+      indexed: d.indexed.has(e.pair.id),
+      ...(reason !== undefined ? { notIndexedReason: reason } : {}),
+    };
+  }
+
+  /** Inside the mutex: check, and rewrite under the lock when the index disagrees with the log. */
+  private async ensureIndex(force: boolean): Promise<SyncReport> {
+    this.assertOpen();
+    const t0 = performance.now();
+    await this.refresh();
+    const before = await this.index.check(this.derive().specs);
+    if (before.health === 'ok' && !force) return { before, rewritten: false, entries: this.derive().specs.length, ms: performance.now() - t0 };
+    return this.withLock(async (handle) => {
+      await this.refresh();
+      const again = await this.index.check(this.derive().specs);
+      if (again.health === 'ok' && !force) return { before, rewritten: false, entries: this.derive().specs.length, ms: performance.now() - t0 };
+      await handle?.assertHeld();
+      await this.index.write(this.derive().specs, again.health);
+      return { before, rewritten: true, entries: this.derive().specs.length, ms: performance.now() - t0 };
+    });
+  }
+
+  /** Inside write(): the lock is already held. */
+  private async syncIndexLocked(): Promise<void> {
+    const specs = this.derive().specs;
+    const check = await this.index.check(specs);
+    if (check.health !== 'ok') await this.index.write(specs, check.health as IndexHealth);
+  }
+}
+
+function checkModels(m: ModelKey): void {
+  if (typeof m?.model !== 'string' || m.model.length === 0 || m.model.length > LIMITS.modelLength) throw new Error('models.model must be a non-empty string.');
+  if (typeof m.embeddingModel !== 'string' || m.embeddingModel.length === 0 || m.embeddingModel.length > LIMITS.modelLength) {
+    throw new Error('models.embeddingModel must be a non-empty string.');
+  }
+}
+
+interface ValidPair extends StoredPair {
+  readonly override: string[] | null;
+  readonly selections: Array<Omit<SelectionRecord, 'v' | 'type'>>;
+}
+
+/** Validates an export file completely; throws ImportValidationError listing what is wrong. */
+export function validateExport(data: unknown): ValidPair[] {
+  const p = new Problems();
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ImportValidationError(['file: must be a JSON object']);
+  const d = data as Record<string, unknown>;
+  if (d.format !== EXPORT_FORMAT) p.add('format', `must be "${EXPORT_FORMAT}"`);
+  if (typeof d.version !== 'number' || d.version > EXPORT_VERSION || d.version < 1) p.add('version', `must be 1..${EXPORT_VERSION}`);
+  if (!Array.isArray(d.pairs)) p.add('pairs', 'must be an array');
+  if (!p.ok) throw new ImportValidationError(p.list);
+  const out: ValidPair[] = [];
+  (d.pairs as unknown[]).forEach((raw, i) => {
+    const at = `pairs[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return p.add(at, 'must be an object');
+    const o = { ...(raw as Record<string, unknown>) };
+    o.source ??= 'import';
+    o.createdAt ??= now();
+    if (o.id === undefined && typeof o.prompt === 'string' && typeof o.chosen === 'string' && typeof o.rejected === 'string') {
+      o.id = contentId(o.prompt, o.chosen, o.rejected);
+    }
+    const before = p.list.length;
+    checkPairFields(o, p, at);
+    const override = o.override ?? null;
+    if (override !== null) checkAttributes(override, p, `${at}.override`);
+    const selections = o.selections ?? [];
+    if (!Array.isArray(selections)) p.add(`${at}.selections`, 'must be an array');
+    else
+      selections.forEach((s, j) => {
+        if (typeof s !== 'object' || s === null) return p.add(`${at}.selections[${j}]`, 'must be an object');
+        const sel = { ...(s as Record<string, unknown>), pairId: o.id };
+        checkSelectionFields(sel, p, `${at}.selections[${j}]`);
+      });
+    if (p.list.length !== before || !isValidId(String(o.id))) return;
+    out.push({
+      id: o.id as string,
+      prompt: o.prompt as string,
+      chosen: o.chosen as string,
+      rejected: o.rejected as string,
+      source: o.source as string,
+      createdAt: o.createdAt as string,
+      override: override as string[] | null,
+      selections: (selections as Array<Record<string, unknown>>).map((s) => {
+        const x = s as unknown as SelectionInfo & { embedding: { dims: number; f64: string } };
+        return {
+          id: x.id,
+          pairId: o.id as string,
+          attributes: [...x.attributes],
+          objective: x.objective,
+          baseObjective: x.baseObjective,
+          gain: x.gain,
+          steps: x.steps.map((st) => ({ attribute: st.attribute, marginalGain: st.marginalGain, objective: st.objective })),
+          model: x.model,
+          embeddingModel: x.embeddingModel,
+          scorer: { kind: x.scorer.kind, calls: x.scorer.calls, scoredSequences: x.scorer.scoredSequences, objectiveEvaluations: x.scorer.objectiveEvaluations },
+          algorithm: x.algorithm,
+          k: x.k,
+          durationMs: x.durationMs,
+          createdAt: x.createdAt,
+          embedding: { dims: x.embedding.dims, f64: x.embedding.f64 },
+        };
+      }),
+    });
+  });
+  if (!p.ok) throw new ImportValidationError(p.list);
+  return out;
+}
