@@ -136,7 +136,7 @@ describe('e2e harness smoke: a real extension in code-server + chromium', { skip
 
   it('shows the workbench with the workspace and the extension loaded', async () => {
     const wb = session.workbench;
-    await wb.waitForStatusBarItem('Smoke ready');
+    await wb.waitForStatusBarItem('Smoke ready', { timeoutMs: 60_000 }); // activates onStartupFinished
     assert.match(await wb.statusBarText(), /Smoke ready/);
     await wb.screenshot('1-ready');
   });
@@ -181,7 +181,7 @@ describe('e2e harness smoke: a real extension in code-server + chromium', { skip
   it('reloads the window (with an unsaved editor) and the extension comes back', async () => {
     const wb = session.workbench;
     await wb.reloadWindow();
-    await wb.waitForStatusBarItem('Smoke ready');
+    await wb.waitForStatusBarItem('Smoke ready', { timeoutMs: 60_000 }); // activates onStartupFinished
     await wb.runCommand('Harness Smoke: Hello');
     await wb.waitForNotification(`Howdy from Harness Smoke (token ${TOKEN})`);
     await wb.screenshot('5-after-reload');

@@ -618,7 +618,10 @@ export class Workbench {
 
   /**
    * Waits until a notification whose message contains `text` (string) or matches it (RegExp) is
-   * shown as a toast or sits in the notification center; returns its locator.
+   * shown as a toast or sits in the open notification center; returns its locator. Toasts hide
+   * by themselves after ~15 s, so if none matched by the deadline it opens the notification
+   * center (which keeps every notification until cleared) and looks there; the center then
+   * stays open (`hideNotificationCenter()` closes it).
    */
   async waitForNotification(text: string | RegExp, { timeoutMs = this.timeoutMs }: { timeoutMs?: number } = {}): Promise<Locator> {
     return this.step(`notification-${String(text)}`, async () => {
@@ -628,12 +631,24 @@ export class Workbench {
         .first();
       try {
         await item.waitFor({ state: 'visible', timeout: timeoutMs });
+        return item;
       } catch {
-        const seen = await this.notificationMessages();
-        throw new Error(`no notification matching ${String(text)}; visible notifications: ${JSON.stringify(seen)}`);
+        // Maybe it came and went: the center still lists it.
+        await this.runCommand('Notifications: Show Notifications');
+        try {
+          await item.waitFor({ state: 'visible', timeout: 2_000 });
+          return item;
+        } catch {
+          const seen = await this.notificationMessages();
+          throw new Error(`no notification matching ${String(text)}; notifications: ${JSON.stringify(seen)}`);
+        }
       }
-      return item;
     });
+  }
+
+  /** Closes the notification center if open. */
+  async hideNotificationCenter(): Promise<void> {
+    if (await this.page.locator('.notifications-center.visible').isVisible()) await this.runCommand('Notifications: Hide Notifications');
   }
 
   /** The messages of the notifications currently visible (toasts and open center). */
