@@ -3,12 +3,16 @@
  *
  *   pairs.jsonl     the append-only log, the source of truth (pairs, selections, tombstones, edits)
  *   index/          the vectra LocalIndex of prompt embeddings: a cache, rebuilt from the log
- *   memory.lock     the cross-process lock every writer holds
+ *   memory.lock     cross-process lock around log appends and rewrites (held for milliseconds)
+ *   index.lock      cross-process lock around index writes (held while index.json is rewritten)
  *   indexing.lock   held by the one background indexer working on this folder (see IndexingQueue)
  *
  * Writers (this process's calls, and other VS Code windows on the same workspace) are
- * serialized by an in-process queue plus the lock file. Readers refresh incrementally from the
- * log and never need the lock unless the index must be rewritten.
+ * serialized by in-process queues plus the lock files. Log appends never wait for an index
+ * rewrite. An index writer reads the log under index.lock, so the last index write always
+ * reflects every append that preceded it; any index that disagrees with the log is rewritten.
+ * Readers refresh incrementally from the log and take no lock unless the index must be rewritten.
+ * Lock order (never reversed): index mutex, index.lock, state mutex, memory.lock.
  */
 import { promises as fs } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
@@ -44,13 +48,15 @@ import {
   type ScorerInfo,
   type SelectionRecord,
 } from './records';
-import { INDEX_SCHEMA_VERSION, metadataSignature, VectorIndex, type IndexCheck, type IndexHealth, type IndexItemSpec, type IndexMetadataFields } from './vectorIndex';
+import { INDEX_SCHEMA_VERSION, metadataSignature, VectorIndex, type IndexCheck, type IndexItemSpec, type IndexMetadata, type IndexMetadataFields } from './vectorIndex';
+import type { IndexItem } from 'vectra';
 
 export type { ModelKey } from './memoryState';
 
 export const LOG_FILE = 'pairs.jsonl';
 export const INDEX_FOLDER = 'index';
 export const MEMORY_LOCK_FILE = 'memory.lock';
+export const INDEX_LOCK_FILE = 'index.lock';
 export const INDEXING_LOCK_FILE = 'indexing.lock';
 export const EXPORT_FORMAT = 'exact-preferences';
 export const EXPORT_VERSION = 1;
@@ -60,7 +66,10 @@ export interface PreferenceMemoryOptions {
   readonly models: ModelKey;
   /** Index entries need gain > minGain (core default 0). */
   readonly minGain?: number;
+  /** The log lock (default timeout 10 s). */
   readonly lock?: FileLockOptions;
+  /** The index lock (default timeout 120 s: an index rewrite of many entries takes seconds). */
+  readonly indexLock?: FileLockOptions;
   /** Test hooks only. */
   readonly debug?: JsonlLogDebug & {
     /** Skip the cross-process lock (to show what it prevents). Never set this in the product. */
@@ -327,7 +336,11 @@ export class PreferenceMemory {
   private readonly log: JsonlLog;
   private readonly index: VectorIndex;
   private readonly lock: FileLock;
+  private readonly indexLock: FileLock;
+  /** Guards the folded state and log appends. */
   private readonly mutex = new Mutex();
+  /** Guards the VectorIndex (check / write). Taken before `mutex`, never inside it. */
+  private readonly indexMutex = new Mutex();
   private state = new MemoryState();
   private models: ModelKey;
   private readonly minGain: number;
@@ -346,6 +359,7 @@ export class PreferenceMemory {
     this.log = new JsonlLog(this.logPath, options.debug);
     this.index = new VectorIndex(path.join(folder, INDEX_FOLDER));
     this.lock = new FileLock(path.join(folder, MEMORY_LOCK_FILE), { purpose: 'memory', ...options.lock });
+    this.indexLock = new FileLock(path.join(folder, INDEX_LOCK_FILE), { purpose: 'index', timeoutMs: 120_000, ...options.indexLock });
   }
 
   /** Opens (creating the folder if needed) and reads the log. Does not touch the index. */
@@ -423,24 +437,26 @@ export class PreferenceMemory {
     const p = new Problems();
     checkSelectionFields(record as unknown as Record<string, unknown>, p, 'selection');
     if (!p.ok) throw new PairValidationError(p.list);
-    return this.write(async () => {
+    const stored = await this.write(async () => {
       if (!this.state.pairs.has(record.pairId)) return undefined;
       const dims = this.dimsFor(models.embeddingModel);
       if (dims !== undefined && dims !== record.embedding.dims) throw new DimensionMismatchError(dims, record.embedding.dims);
       await this.append([record]);
-      if (input.deferIndex !== true) await this.syncIndexLocked();
       return toSelectionInfo(record);
     });
+    if (stored !== undefined && input.deferIndex !== true) await this.ensureIndex(false);
+    return stored;
   }
 
   /** Tombstones a pair and removes it from the index. False when there was no such pair. */
   async deletePair(id: string): Promise<boolean> {
-    return this.write(async () => {
+    const deleted = await this.write(async () => {
       if (!this.state.pairs.has(id)) return false;
       await this.append([{ v: LOG_SCHEMA_VERSION, type: 'delete', pairId: id, createdAt: now() }]);
-      await this.syncIndexLocked();
       return true;
     });
+    if (deleted) await this.ensureIndex(false);
+    return deleted;
   }
 
   /**
@@ -457,25 +473,31 @@ export class PreferenceMemory {
     await this.write(async () => {
       if (!this.state.pairs.has(id)) throw new UnknownPairError(id);
       await this.append([{ v: LOG_SCHEMA_VERSION, type: 'edit', pairId: id, attributes: attributes === null ? null : [...attributes], createdAt: now() }]);
-      await this.syncIndexLocked();
     });
+    await this.ensureIndex(false);
   }
 
   /** Deletes everything: the log is replaced by an empty one and the index removed. */
   async reset(confirmation: ResetConfirmation): Promise<void> {
     if (confirmation?.confirmed !== true) throw new Error('reset() needs { confirmed: true } from a user confirmation.');
-    await this.write(async (handle) => {
-      if (confirmation.expectedPairs !== undefined && confirmation.expectedPairs !== this.state.pairs.size) {
-        throw new ResetMismatchError(confirmation.expectedPairs, this.state.pairs.size);
-      }
-      await handle?.assertHeld();
-      await this.log.replace([]);
-      await this.index.remove();
-      this.state = new MemoryState();
-      this.log.forget();
-      this.derived = undefined;
-      await this.refresh();
-    });
+    // Both locks, in the global order: no index writer may be busy with the old log.
+    await this.indexMutex.run(() =>
+      this.withIndexLock(async (indexHandle) => {
+        await this.write(async (handle) => {
+          if (confirmation.expectedPairs !== undefined && confirmation.expectedPairs !== this.state.pairs.size) {
+            throw new ResetMismatchError(confirmation.expectedPairs, this.state.pairs.size);
+          }
+          await indexHandle?.assertHeld();
+          await handle?.assertHeld();
+          await this.log.replace([]);
+          await this.index.remove();
+          this.state = new MemoryState();
+          this.log.forget();
+          this.derived = undefined;
+          await this.refresh();
+        });
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- reads
@@ -562,41 +584,42 @@ export class PreferenceMemory {
 
   /** Compares the index with the log without changing anything. */
   async verifyIndex(): Promise<IndexCheck> {
-    return this.read(() => this.index.check(this.derive().specs));
+    const specs = await this.expectedSpecs();
+    return this.indexMutex.run(() => this.index.check(specs));
   }
 
   /** Makes the index agree with the log (rebuilding it if missing or corrupt). */
   async syncIndex(): Promise<SyncReport> {
-    return this.mutex.run(() => this.ensureIndex(false));
+    const { items: _items, ...report } = await this.ensureIndex(false);
+    return report;
   }
 
   /** Rewrites the index from the log even if it looks fine. */
   async rebuildIndex(): Promise<SyncReport> {
-    return this.mutex.run(() => this.ensureIndex(true));
+    const { items: _items, ...report } = await this.ensureIndex(true);
+    return report;
   }
 
   /** The index entries (with vectors), in index order; syncs the index first. */
   async indexEntries(): Promise<IndexEntryView[]> {
-    return this.mutex.run(async () => {
-      await this.ensureIndex(false);
-      return (await this.index.items()).map((it) => {
-        const m = it.metadata;
-        return {
-          pairId: m.pairId,
-          prompt: m.prompt,
-          attributes: JSON.parse(m.attributes) as string[],
-          overridden: m.overridden,
-          objective: m.objective,
-          baseObjective: m.baseObjective,
-          gain: m.gain,
-          model: m.model,
-          embeddingModel: m.embeddingModel,
-          staleModel: m.staleModel,
-          selectedAt: m.selectedAt,
-          duplicatePairIds: JSON.parse(m.duplicatePairIds) as string[],
-          embedding: it.vector,
-        };
-      });
+    const { items } = await this.ensureIndex(false);
+    return items.map((it) => {
+      const m = it.metadata;
+      return {
+        pairId: m.pairId,
+        prompt: m.prompt,
+        attributes: JSON.parse(m.attributes) as string[],
+        overridden: m.overridden,
+        objective: m.objective,
+        baseObjective: m.baseObjective,
+        gain: m.gain,
+        model: m.model,
+        embeddingModel: m.embeddingModel,
+        staleModel: m.staleModel,
+        selectedAt: m.selectedAt,
+        duplicatePairIds: JSON.parse(m.duplicatePairIds) as string[],
+        embedding: it.vector,
+      };
     });
   }
 
@@ -699,19 +722,21 @@ export class PreferenceMemory {
           summary.overridesApplied++;
         }
       }
-      if (records.length > 0) {
-        await this.append(records);
-        await this.syncIndexLocked();
-      }
+      if (records.length > 0) await this.append(records);
+      return summary;
+    }).then(async (summary) => {
+      if (summary.added + summary.selectionsAdded + summary.overridesApplied > 0) await this.ensureIndex(false);
       return summary;
     });
   }
 
   /** Stops using this instance (pending operations finish first). */
   async close(): Promise<void> {
-    await this.mutex.run(async () => {
-      this.closed = true;
-    });
+    await this.indexMutex.run(() =>
+      this.mutex.run(async () => {
+        this.closed = true;
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- internals
@@ -743,6 +768,11 @@ export class PreferenceMemory {
   private async withLock<T>(fn: (handle: LockHandle | undefined) => Promise<T>): Promise<T> {
     if (this.options.debug?.unsafeNoLock === true) return fn(undefined);
     return this.lock.withLock(fn);
+  }
+
+  private async withIndexLock<T>(fn: (handle: LockHandle | undefined) => Promise<T>): Promise<T> {
+    if (this.options.debug?.unsafeNoLock === true) return fn(undefined);
+    return this.indexLock.withLock(fn);
   }
 
   /** Appends under the lock, then folds the new records in (re-reading so the order is the file's). */
@@ -876,28 +906,36 @@ export class PreferenceMemory {
     };
   }
 
-  /** Inside the mutex: check, and rewrite under the lock when the index disagrees with the log. */
-  private async ensureIndex(force: boolean): Promise<SyncReport> {
-    this.assertOpen();
-    const t0 = performance.now();
-    await this.refresh();
-    const before = await this.index.check(this.derive().specs);
-    if (before.health === 'ok' && !force) return { before, rewritten: false, entries: this.derive().specs.length, ms: performance.now() - t0 };
-    return this.withLock(async (handle) => {
+  /** The expected index content from a fresh read of the log. */
+  private expectedSpecs(): Promise<IndexItemSpec[]> {
+    return this.mutex.run(async () => {
+      this.assertOpen();
       await this.refresh();
-      const again = await this.index.check(this.derive().specs);
-      if (again.health === 'ok' && !force) return { before, rewritten: false, entries: this.derive().specs.length, ms: performance.now() - t0 };
-      await handle?.assertHeld();
-      await this.index.write(this.derive().specs, again.health);
-      return { before, rewritten: true, entries: this.derive().specs.length, ms: performance.now() - t0 };
+      return this.derive().specs;
     });
   }
 
-  /** Inside write(): the lock is already held. */
-  private async syncIndexLocked(): Promise<void> {
-    const specs = this.derive().specs;
-    const check = await this.index.check(specs);
-    if (check.health !== 'ok') await this.index.write(specs, check.health as IndexHealth);
+  /**
+   * Checks the index against the log and rewrites it under index.lock when they disagree
+   * (or always, when forced). Returns the items now on disk.
+   */
+  private ensureIndex(force: boolean): Promise<SyncReport & { items: ReadonlyArray<IndexItem<IndexMetadata>> }> {
+    return this.indexMutex.run(async () => {
+      const t0 = performance.now();
+      const specs = await this.expectedSpecs();
+      const before = await this.index.check(specs);
+      if (before.health === 'ok' && !force) return { before, rewritten: false, entries: specs.length, ms: performance.now() - t0, items: await this.index.items() };
+      return this.withIndexLock(async (handle) => {
+        // Re-read the log under the index lock: this write then covers every earlier append.
+        const latest = await this.expectedSpecs();
+        const again = await this.index.check(latest);
+        if (again.health !== 'ok' || force) {
+          await handle?.assertHeld();
+          await this.index.write(latest, again.health);
+        }
+        return { before, rewritten: again.health !== 'ok' || force, entries: latest.length, ms: performance.now() - t0, items: await this.index.items() };
+      });
+    });
   }
 }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, rm, stat, truncate, writeFile, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SelectionResult } from '../../src/core';
-import { FileLock, INDEX_FOLDER, LockTimeoutError, LOG_FILE, MEMORY_LOCK_FILE, PreferenceMemory } from '../../src/storage';
+import { FileLock, INDEX_FOLDER, INDEX_LOCK_FILE, LockTimeoutError, LOG_FILE, MEMORY_LOCK_FILE, PreferenceMemory } from '../../src/storage';
 import { collect, expectedSelection, HashEmbedder, MODELS, spawnTs, tempFolder, testPair } from '../support/storageFakes';
 
 const embedder = new HashEmbedder();
@@ -150,6 +150,26 @@ test('a live lock holder makes writers wait, and they time out with the holder n
     await done;
     await memory.recordPair(testPair(1));
     assert.equal((await memory.stats()).pairs, 1);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('recording a choice never waits for an index rewrite (separate log and index locks)', async () => {
+  const { dir, cleanup } = await tempFolder();
+  try {
+    const memory = await PreferenceMemory.open(dir, { models: MODELS, indexLock: { timeoutMs: 20_000 } });
+    await seed(memory, 2);
+    const indexHeld = await new FileLock(path.join(dir, INDEX_LOCK_FILE)).acquire(); // an index writer elsewhere
+    const t0 = performance.now();
+    await memory.recordPair(testPair(5));
+    await memory.storeSelection({ pairId: 't-5', result: await expectedSelection(testPair(5)), embedding: embedder.vector(testPair(5).prompt), scorerKind: 'fake', algorithm: 'greedy', k: 2, durationMs: 1, deferIndex: true });
+    assert.ok(performance.now() - t0 < 2_000, 'appends went through while index.lock was held');
+    const sync = memory.syncIndex();
+    await new Promise((r) => setTimeout(r, 200));
+    await indexHeld.release();
+    assert.equal((await sync).rewritten, true);
+    assert.equal((await memory.verifyIndex()).health, 'ok');
   } finally {
     await cleanup();
   }
