@@ -321,6 +321,9 @@ export function contentId(prompt: string, chosen: string, rejected: string): str
   return 'h' + createHash('sha256').update(`${prompt}\u0000${chosen}\u0000${rejected}`).digest('hex').slice(0, 31);
 }
 
+/** Decoded embeddings per selection record (records are immutable once read). */
+const decodedVectors = new WeakMap<SelectionRecord, number[]>();
+
 interface Derived {
   readonly version: number;
   readonly modelsKey: string;
@@ -863,7 +866,12 @@ export class PreferenceMemory {
         selectedAt: s.createdAt,
         duplicatePairIds: JSON.stringify(entry.duplicatePairIds),
       };
-      return { id: c.pairId, vector: decodeEmbedding(s.embedding), metadata: { ...base, sig: metadataSignature(base) } };
+      let vector = decodedVectors.get(s);
+      if (vector === undefined) {
+        vector = decodeEmbedding(s.embedding);
+        decodedVectors.set(s, vector);
+      }
+      return { id: c.pairId, vector, metadata: { ...base, sig: metadataSignature(base) } };
     });
     const indexed = new Set(specs.map((s) => s.id));
     let duplicatePrompts = 0;
