@@ -2,6 +2,7 @@
 import * as esbuild from 'esbuild';
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -12,6 +13,17 @@ const common = {
   minify: production,
   logLevel: 'info',
   legalComments: 'none',
+};
+
+/**
+ * The storage layer uses only vectra's LocalIndex; its package entry also loads web fetchers,
+ * gRPC and OpenAI clients. Bundle just LocalIndex and what it needs.
+ */
+const vectraLocalIndexOnly = {
+  name: 'vectra-local-index-only',
+  setup(build) {
+    build.onResolve({ filter: /^vectra$/ }, () => ({ path: path.resolve('node_modules/vectra/lib/LocalIndex.js') }));
+  },
 };
 
 /** Entry points; later layers add theirs here. */
@@ -25,6 +37,7 @@ const targets = [
     target: 'node20',
     // node-llama-cpp is native and ESM-only: it is shipped as a dependency and loaded in a worker.
     external: ['vscode', 'node-llama-cpp'],
+    plugins: [vectraLocalIndexOnly],
   },
   {
     ...common,

@@ -1,34 +1,64 @@
 import * as vscode from 'vscode';
-import { parseWebviewMessage, type HostToWebview } from '../shared/protocol';
-import { webviewHtml, webviewOptions } from './webviewHtml';
-
-const NOT_YET = 'is not available yet in this version of EXACT. It arrives with the Ollama integration.';
-
-class DraftsViewProvider implements vscode.WebviewViewProvider {
-  constructor(private readonly extensionUri: vscode.Uri) {}
-
-  resolveWebviewView(view: vscode.WebviewView): void {
-    view.webview.options = webviewOptions(this.extensionUri);
-    view.webview.html = webviewHtml(view.webview, this.extensionUri, 'drafts', 'EXACT Drafts');
-    view.webview.onDidReceiveMessage((raw: unknown) => {
-      const msg = parseWebviewMessage(raw);
-      if (msg?.type === 'ready') {
-        const notice: HostToWebview = { type: 'notice', text: `Generating drafts ${NOT_YET}`, level: 'info' };
-        void view.webview.postMessage(notice);
-      }
-    });
-  }
-}
+import { checkSetup, chooseModel, exportData, importData, reindex, resetData } from './dataCommands';
+import { DraftsViewProvider } from './draftsView';
+import { PREVIEW_SCHEME, PersonalizedInlineCompletions, PreviewProvider, personalizedCompletion, personalizedRewrite } from './editorCommands';
+import { ProfilePanel } from './profilePanel';
+import { ExactRuntime, errorText } from './runtime';
+import { IndexingStatus } from './statusBar';
 
 export function activate(context: vscode.ExtensionContext): void {
-  const notYet = (feature: string) => () => vscode.window.showInformationMessage(`EXACT: ${feature} ${NOT_YET}`);
+  const output = vscode.window.createOutputChannel('EXACT', { log: true });
+  const runtime = new ExactRuntime(context, output);
+  const drafts = new DraftsViewProvider(context.extensionUri, runtime);
+  const profile = new ProfilePanel(context.extensionUri, runtime);
+  const preview = new PreviewProvider();
+  let inline: vscode.Disposable | undefined;
+  const syncInline = (): void => {
+    if (runtime.settings.inlineCompletion && !inline) inline = vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, new PersonalizedInlineCompletions(runtime));
+    if (!runtime.settings.inlineCompletion && inline) {
+      inline.dispose();
+      inline = undefined;
+    }
+  };
+  syncInline();
+
   context.subscriptions.push(
-    vscode.window.registerWebviewViewProvider('exact.drafts', new DraftsViewProvider(context.extensionUri)),
-    vscode.commands.registerCommand('exact.openDrafts', () => vscode.commands.executeCommand('exact.drafts.focus')),
-    vscode.commands.registerCommand('exact.personalizedRewrite', notYet('Personalized Rewrite')),
-    vscode.commands.registerCommand('exact.personalizedCompletion', notYet('Personalized Completion')),
-    vscode.commands.registerCommand('exact.showProfile', notYet('The attribute profile')),
+    output,
+    runtime,
+    drafts,
+    profile,
+    new IndexingStatus(runtime),
+    { dispose: () => inline?.dispose() },
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('exact.inlineCompletion')) setTimeout(syncInline, 0);
+    }),
+    vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, preview),
+    vscode.window.registerWebviewViewProvider(DraftsViewProvider.viewId, drafts),
+    vscode.commands.registerCommand('exact.openDrafts', async () => {
+      const editor = vscode.window.activeTextEditor;
+      const selection = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
+      await vscode.commands.executeCommand(`${DraftsViewProvider.viewId}.focus`);
+      drafts.prefill(selection);
+    }),
+    vscode.commands.registerCommand('exact.personalizedRewrite', () => personalizedRewrite(runtime, preview)),
+    vscode.commands.registerCommand('exact.personalizedCompletion', () => personalizedCompletion(runtime)),
+    vscode.commands.registerCommand('exact.showProfile', () => profile.show()),
+    vscode.commands.registerCommand('exact.checkSetup', () => checkSetup(runtime)),
+    vscode.commands.registerCommand('exact.chooseModel', () => chooseModel(runtime)),
+    vscode.commands.registerCommand('exact.reindex', () => reindex(runtime)),
+    vscode.commands.registerCommand('exact.cancelIndexing', () => runtime.cancelIndexing()),
+    vscode.commands.registerCommand('exact.exportData', () => exportData(runtime)),
+    vscode.commands.registerCommand('exact.importData', () => importData(runtime)),
+    vscode.commands.registerCommand('exact.resetData', () => resetData(runtime)),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void runtime.kickIndexing().catch(() => undefined)),
   );
+
+  // Resume learning whatever a previous session left pending, without blocking activation.
+  setTimeout(() => {
+    void runtime.refreshSnapshot().then((s) => {
+      if (s.pending > 0 && runtime.trusted) runtime.kickIndexing().catch((e: unknown) => output.warn(`Indexing did not start: ${errorText(e)}`));
+    });
+  }, 1500);
 }
 
 export function deactivate(): void {}

@@ -1,0 +1,101 @@
+/** Setup check, model choice, and the memory's maintenance commands (re-index, export, import, reset). */
+import * as vscode from 'vscode';
+import { checkOllamaHealth } from '../engines/ollama/health';
+import { showError } from './errors';
+import { errorText, type ExactRuntime } from './runtime';
+
+export async function checkSetup(runtime: ExactRuntime): Promise<boolean> {
+  try {
+    const health = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'EXACT: Checking Ollama…' }, () => checkOllamaHealth(runtime.client()));
+    const scorer = await runtime.scorer();
+    const embedding = health.embeddingModel === '' ? 'built-in local embedder' : health.embeddingModelAvailable ? health.embeddingModel : `${health.embeddingModel} is not pulled (run \`ollama pull ${health.embeddingModel}\`); using the built-in local embedder`;
+    const logprobs = health.supportsLogprobs ? '' : ' This Ollama version reports no log-probabilities: learning needs the model file on this machine (in-process llama.cpp).';
+    void vscode.window.showInformationMessage(
+      `EXACT is ready: Ollama ${health.version} at ${health.host}, model ${health.model} (${health.promptFormat.id} format), ${embedding}. ${scorer.reason}${logprobs}`,
+    );
+    return true;
+  } catch (e) {
+    await showError(e, runtime.output, 'Setup check: ');
+    return false;
+  }
+}
+
+export async function chooseModel(runtime: ExactRuntime): Promise<void> {
+  try {
+    const models = await runtime.client().listModels();
+    if (models.length === 0) {
+      void vscode.window.showWarningMessage('EXACT: Ollama has no models yet. Pull one in a terminal, e.g. `ollama pull llama3.2:3b`, then try again.');
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(
+      models.map((m) => ({ label: m.name, description: m.name === runtime.modelName() ? 'current' : '' })),
+      { title: 'EXACT: Choose the Ollama model that writes for you' },
+    );
+    if (pick) await vscode.workspace.getConfiguration('exact').update('ollama.model', pick.label, vscode.ConfigurationTarget.Global);
+  } catch (e) {
+    await showError(e, runtime.output, 'Could not list models: ');
+  }
+}
+
+export async function reindex(runtime: ExactRuntime): Promise<void> {
+  if (!runtime.trusted) {
+    void vscode.window.showWarningMessage('EXACT: Indexing is disabled in untrusted workspaces.');
+    return;
+  }
+  try {
+    const memory = await runtime.memory();
+    await memory.rebuildIndex();
+    await runtime.kickIndexing();
+    await runtime.refreshSnapshot();
+  } catch (e) {
+    await showError(e, runtime.output, 'Re-index failed: ');
+  }
+}
+
+function defaultExportUri(): vscode.Uri | undefined {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  return folder ? vscode.Uri.joinPath(folder, 'exact-preferences.json') : undefined;
+}
+
+export async function exportData(runtime: ExactRuntime): Promise<void> {
+  const target = await vscode.window.showSaveDialog({ title: 'Export EXACT preferences', filters: { JSON: ['json'] }, ...(defaultExportUri() ? { defaultUri: defaultExportUri()! } : {}) });
+  if (!target) return;
+  try {
+    const r = await (await runtime.memoryOffline()).exportToFile(target.fsPath);
+    void vscode.window.showInformationMessage(`EXACT: Exported ${r.pairs} choices to ${target.fsPath}.`);
+  } catch (e) {
+    await showError(e, runtime.output, 'Export failed: ');
+  }
+}
+
+export async function importData(runtime: ExactRuntime): Promise<void> {
+  const [source] = (await vscode.window.showOpenDialog({ title: 'Import EXACT preferences', filters: { JSON: ['json'] }, canSelectMany: false })) ?? [];
+  if (!source) return;
+  try {
+    const r = await (await runtime.memoryOffline()).importFromFile(source.fsPath);
+    void vscode.window.showInformationMessage(`EXACT: Imported ${r.added} new choices.`);
+    await runtime.refreshSnapshot();
+    runtime.kickIndexing().catch((e: unknown) => runtime.output.warn(`Indexing after import did not start: ${errorText(e)}`));
+  } catch (e) {
+    await showError(e, runtime.output, 'Import failed: ');
+  }
+}
+
+export async function resetData(runtime: ExactRuntime): Promise<void> {
+  const memory = await runtime.memoryOffline();
+  const stats = await memory.stats();
+  const answer = await vscode.window.showWarningMessage(
+    `Delete all ${stats.pairs} recorded choices and everything EXACT learned in this workspace? This cannot be undone (export first to keep a copy).`,
+    { modal: true },
+    'Delete Everything',
+  );
+  if (answer !== 'Delete Everything') return;
+  try {
+    await runtime.cancelIndexing();
+    await memory.reset({ confirmed: true, expectedPairs: stats.pairs });
+    await runtime.refreshSnapshot();
+    void vscode.window.showInformationMessage('EXACT: All preferences were deleted.');
+  } catch (e) {
+    await showError(e, runtime.output, 'Reset failed: ');
+  }
+}

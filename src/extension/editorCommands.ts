@@ -1,0 +1,190 @@
+/**
+ * Personalized Rewrite (diff preview, one undoable edit), Personalized Completion, and the
+ * optional inline completion provider.
+ */
+import * as vscode from 'vscode';
+import { completionPrompt, rewritePrompt, type Retrieval } from '../services/personalizer';
+import { showError, signalFrom } from './errors';
+import type { ExactRuntime } from './runtime';
+
+export const PREVIEW_SCHEME = 'exact-preview';
+
+/** Serves the proposed text of a rewrite to the diff editor. */
+export class PreviewProvider implements vscode.TextDocumentContentProvider {
+  private readonly contents = new Map<string, string>();
+  private readonly changes = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changes.event;
+
+  set(uri: vscode.Uri, text: string): void {
+    this.contents.set(uri.toString(), text);
+    this.changes.fire(uri);
+  }
+
+  delete(uri: vscode.Uri): void {
+    this.contents.delete(uri.toString());
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.contents.get(uri.toString()) ?? '';
+  }
+}
+
+/** The selection, or the paragraph around the cursor when nothing is selected. */
+export function rewriteRange(editor: vscode.TextEditor): vscode.Range {
+  if (!editor.selection.isEmpty) return editor.selection;
+  const doc = editor.document;
+  let start = editor.selection.active.line;
+  let end = start;
+  const blank = (l: number): boolean => doc.lineAt(l).isEmptyOrWhitespace;
+  if (blank(start)) return new vscode.Range(start, 0, start, 0);
+  while (start > 0 && !blank(start - 1)) start--;
+  while (end < doc.lineCount - 1 && !blank(end + 1)) end++;
+  return new vscode.Range(start, 0, end, doc.lineAt(end).text.length);
+}
+
+export function describe(r: Retrieval): string {
+  const attrs = r.attributes.length > 0 ? r.attributes.join(', ') : 'no attributes';
+  return `${attrs}. ${r.why}`;
+}
+
+async function generateWithProgress(
+  runtime: ExactRuntime,
+  title: string,
+  prompt: string,
+): Promise<{ text: string; retrieval: Retrieval } | undefined> {
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+    async (progress, token) => {
+      const personalizer = await runtime.personalizer();
+      const signal = signalFrom(token);
+      const retrieval = await personalizer.retrieve(prompt, signal);
+      progress.report({ message: `with ${retrieval.attributes.length > 0 ? retrieval.attributes.join(', ') : 'no attributes yet'}` });
+      let chars = 0;
+      const result = await personalizer.generate(prompt, (t) => {
+        chars += t.length;
+        progress.report({ message: `${chars} characters written…` });
+      }, signal);
+      return token.isCancellationRequested ? undefined : result;
+    },
+  );
+}
+
+export async function personalizedRewrite(runtime: ExactRuntime, preview: PreviewProvider): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor) {
+    void vscode.window.showWarningMessage('EXACT: Open a file and select the text to rewrite.');
+    return;
+  }
+  if (!runtime.trusted) {
+    void vscode.window.showWarningMessage('EXACT: Generation is disabled in untrusted workspaces.');
+    return;
+  }
+  const range = rewriteRange(editor);
+  const original = editor.document.getText(range);
+  try {
+    const personalizer = await runtime.personalizer();
+    personalizer.checkInput(original, 'text to rewrite');
+    const instruction = await vscode.window.showInputBox({
+      title: 'EXACT: Personalized Rewrite',
+      prompt: 'Optional instruction (e.g. "shorter", "for a client email"). Press Enter to rewrite in your style.',
+      placeHolder: 'Instruction (optional)',
+    });
+    if (instruction === undefined) return;
+    const version = editor.document.version;
+    const result = await generateWithProgress(runtime, 'EXACT: Rewriting', rewritePrompt(original, instruction));
+    if (!result) return;
+    const rewritten = result.text.trim();
+    runtime.output.info(`Rewrite used ${describe(result.retrieval)}`);
+    const doc = editor.document;
+    const proposed = doc.getText(new vscode.Range(doc.positionAt(0), range.start)) + rewritten + doc.getText(new vscode.Range(range.end, doc.positionAt(doc.getText().length)));
+    const uri = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: doc.uri.path, query: String(Date.now()) });
+    preview.set(uri, proposed);
+    await vscode.commands.executeCommand('vscode.diff', doc.uri, uri, `EXACT rewrite: ${result.retrieval.attributes.join(', ') || 'no attributes'} (preview)`, { preview: true });
+    const choice = await vscode.window.showInformationMessage(`EXACT rewrote with ${describe(result.retrieval)}`, 'Accept', 'Reject');
+    preview.delete(uri);
+    await closeDiff(uri);
+    if (choice !== 'Accept') return;
+    if (doc.version !== version) {
+      void vscode.window.showWarningMessage('EXACT: The document changed while the rewrite was shown, so it was not applied. Run the rewrite again.');
+      return;
+    }
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(doc.uri, range, rewritten);
+    await vscode.workspace.applyEdit(edit);
+    await vscode.window.showTextDocument(doc, editor.viewColumn);
+  } catch (e) {
+    await showError(e, runtime.output, 'Rewrite failed. ');
+  }
+}
+
+async function closeDiff(uri: vscode.Uri): Promise<void> {
+  for (const group of vscode.window.tabGroups.all) {
+    for (const tab of group.tabs) {
+      const input = tab.input;
+      if (input instanceof vscode.TabInputTextDiff && input.modified.toString() === uri.toString()) await vscode.window.tabGroups.close(tab);
+    }
+  }
+}
+
+/** Text before the cursor that a completion continues (bounded by the input size setting). */
+export function textBefore(doc: vscode.TextDocument, position: vscode.Position, max: number): string {
+  const start = doc.offsetAt(position) > max ? doc.positionAt(doc.offsetAt(position) - max) : new vscode.Position(0, 0);
+  return doc.getText(new vscode.Range(start, position));
+}
+
+export async function personalizedCompletion(runtime: ExactRuntime): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor) {
+    void vscode.window.showWarningMessage('EXACT: Open a file and place the cursor where writing should continue.');
+    return;
+  }
+  if (!runtime.trusted) {
+    void vscode.window.showWarningMessage('EXACT: Generation is disabled in untrusted workspaces.');
+    return;
+  }
+  const position = editor.selection.active;
+  const before = textBefore(editor.document, position, runtime.settings.maxInputChars);
+  try {
+    (await runtime.personalizer()).checkInput(before, 'text before the cursor');
+    const version = editor.document.version;
+    const result = await generateWithProgress(runtime, 'EXACT: Continuing', completionPrompt(before));
+    if (!result) return;
+    runtime.output.info(`Completion used ${describe(result.retrieval)}`);
+    if (editor.document.version !== version) {
+      void vscode.window.showWarningMessage('EXACT: The document changed while writing, so the completion was not inserted.');
+      return;
+    }
+    const needsSpace = before.length > 0 && !/\s$/.test(before) && !/^\s/.test(result.text);
+    await editor.edit((b) => b.insert(position, (needsSpace ? ' ' : '') + result.text.trimEnd()));
+    vscode.window.setStatusBarMessage(`EXACT: continued with ${result.retrieval.attributes.join(', ') || 'no attributes'}`, 5000);
+  } catch (e) {
+    await showError(e, runtime.output, 'Completion failed. ');
+  }
+}
+
+/** Inline completions while typing; registered only when exact.inlineCompletion.enabled is on. */
+export class PersonalizedInlineCompletions implements vscode.InlineCompletionItemProvider {
+  constructor(private readonly runtime: ExactRuntime) {}
+
+  async provideInlineCompletionItems(
+    doc: vscode.TextDocument,
+    position: vscode.Position,
+    _context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionItem[]> {
+    if (!this.runtime.trusted || !this.runtime.settings.inlineCompletion) return [];
+    // Debounce: wait for a pause in typing.
+    await new Promise((r) => setTimeout(r, 600));
+    if (token.isCancellationRequested) return [];
+    const before = textBefore(doc, position, Math.min(4000, this.runtime.settings.maxInputChars));
+    if (before.trim().length < 20) return [];
+    try {
+      const { text } = await (await this.runtime.personalizer()).generate(completionPrompt(before), undefined, signalFrom(token));
+      const firstLine = text.replace(/^\s+/, (m) => (/\s$/.test(before) ? '' : m.includes('\n') ? ' ' : m)).split('\n')[0] ?? '';
+      return firstLine.trim() ? [new vscode.InlineCompletionItem(firstLine, new vscode.Range(position, position))] : [];
+    } catch (e) {
+      this.runtime.output.debug(`Inline completion skipped: ${(e as Error).message}`);
+      return [];
+    }
+  }
+}

@@ -1,0 +1,53 @@
+import * as vscode from 'vscode';
+import type { RetrievalMode } from '../core';
+import type { OllamaConfig } from '../engines/ollama/config';
+import type { ScorerSetting } from '../engines/scorerSelection';
+import type { IndexingAlgorithm } from '../services/indexingQueue';
+
+export interface ExactSettings {
+  readonly ollama: Partial<OllamaConfig>;
+  readonly scorer: ScorerSetting;
+  readonly modelPath: string;
+  readonly k: number;
+  readonly algorithm: IndexingAlgorithm;
+  readonly retrievalMode: RetrievalMode;
+  readonly neighbors: number;
+  readonly similarityFloor: number | undefined;
+  readonly decoding: { temperature: number; topK: number; topP: number; maxTokens: number };
+  readonly maxInputChars: number;
+  readonly inlineCompletion: boolean;
+  readonly customAttributes: string[];
+}
+
+export function readSettings(): ExactSettings {
+  const c = vscode.workspace.getConfiguration('exact');
+  const floor = c.get<number>('retrieval.similarityFloor', 0);
+  return {
+    ollama: {
+      host: c.get<string>('ollama.host', ''),
+      model: c.get<string>('ollama.model', 'llama3.2:3b'),
+      embeddingModel: c.get<string>('ollama.embeddingModel', ''),
+      numCtx: c.get<number>('ollama.contextLength', 4096),
+      maxTokens: c.get<number>('generation.maxTokens', 200),
+      requestTimeoutMs: 1000 * c.get<number>('ollama.requestTimeoutSeconds', 15),
+      firstTokenTimeoutMs: 1000 * c.get<number>('ollama.loadTimeoutSeconds', 300),
+    },
+    scorer: c.get<ScorerSetting>('scorer', 'auto'),
+    modelPath: c.get<string>('modelPath', ''),
+    k: c.get<number>('attributesPerPrompt', 3),
+    algorithm: c.get<IndexingAlgorithm>('indexing.algorithm', 'greedy'),
+    retrievalMode: c.get<RetrievalMode>('retrieval.mode', 'top1'),
+    neighbors: c.get<number>('retrieval.neighbors', 5),
+    // -1 is the lowest cosine: a floor there never triggers.
+    similarityFloor: floor <= -1 ? undefined : floor,
+    decoding: {
+      temperature: c.get<number>('generation.temperature', 0.7),
+      topK: c.get<number>('generation.topK', 50),
+      topP: c.get<number>('generation.topP', 0.95),
+      maxTokens: c.get<number>('generation.maxTokens', 200),
+    },
+    maxInputChars: c.get<number>('maxInputCharacters', 20000),
+    inlineCompletion: c.get<boolean>('inlineCompletion.enabled', false),
+    customAttributes: c.get<string[]>('customAttributes', []),
+  };
+}
