@@ -1,0 +1,63 @@
+// Packages a platform-specific .vsix: the production bundles plus node-llama-cpp (native, loaded
+// by the scorer worker) with only the target platform's llama.cpp binaries.
+//
+//   node scripts/package.mjs [--target linux-x64] [--gpu]
+//
+// --gpu adds the platform's Vulkan build (CUDA builds are several hundred MB; node-llama-cpp can
+// still use them when installed separately). Output: dist-vsix/exact-vscode-<target>.vsix
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const target = option('--target', `${process.platform === 'win32' ? 'win32' : process.platform}-${process.arch}`);
+const gpu = args.includes('--gpu');
+
+// vsce target names -> node-llama-cpp binary packages for that platform.
+const binaries = {
+  'linux-x64': ['linux-x64', ...(gpu ? ['linux-x64-vulkan'] : [])],
+  'linux-arm64': ['linux-arm64'],
+  'linux-armhf': ['linux-armv7l'],
+  'darwin-arm64': ['mac-arm64-metal'],
+  'darwin-x64': ['mac-x64'],
+  'win32-x64': ['win-x64', ...(gpu ? ['win-x64-vulkan'] : [])],
+  'win32-arm64': ['win-arm64'],
+}[target];
+if (!binaries) throw new Error(`Unsupported target ${target}. Use one of linux-x64, linux-arm64, linux-armhf, darwin-arm64, darwin-x64, win32-x64, win32-arm64.`);
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const run = (cmd, cmdArgs, cwd = root) => execFileSync(cmd, cmdArgs, { cwd, stdio: 'inherit' });
+run(process.execPath, ['scripts/build.mjs', '--production']);
+
+const stage = path.join(root, '.cache', 'vsix', target);
+rmSync(stage, { recursive: true, force: true });
+mkdirSync(stage, { recursive: true });
+for (const f of ['README.md', 'LICENSE', 'media', 'dist']) cpSync(path.join(root, f), path.join(stage, f), { recursive: true, filter: (src) => !src.endsWith('.map') });
+
+const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+delete manifest.devDependencies;
+delete manifest.scripts;
+writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+writeFileSync(path.join(stage, '.vscodeignore'), ['**/*.map', '**/*.d.ts', '**/*.md', '!README.md', 'node_modules/node-llama-cpp/llama/gitRelease.bundle', 'node_modules/node-llama-cpp/templates/**', ''].join('\n'));
+
+// The production dependency closure (node-llama-cpp and what it needs), minus other platforms' binaries.
+const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean).slice(1);
+let copied = 0;
+for (const dir of listed) {
+  const rel = path.relative(root, dir);
+  const m = /node_modules\/@node-llama-cpp\/([^/]+)$/.exec(rel);
+  if (m && !binaries.includes(m[1])) continue;
+  if (!existsSync(dir)) continue;
+  cpSync(dir, path.join(stage, rel), { recursive: true, dereference: true, filter: (src) => !src.includes(`${path.sep}node_modules${path.sep}`) || src.startsWith(dir) && !path.relative(dir, src).includes('node_modules') });
+  copied++;
+}
+console.log(`Staged ${copied} production packages for ${target} (llama.cpp binaries: ${binaries.join(', ')}).`);
+
+mkdirSync(path.join(root, 'dist-vsix'), { recursive: true });
+const out = path.join(root, 'dist-vsix', `exact-vscode-${target}.vsix`);
+run(path.join(root, 'node_modules', '.bin', 'vsce'), ['package', '--allow-missing-repository', '--skip-license', '--target', target, '--out', out], stage);
+console.log(`${out}: ${(statSync(out).size / 1e6).toFixed(1)} MB`);
