@@ -42,7 +42,7 @@ const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'
 delete manifest.devDependencies;
 delete manifest.scripts;
 writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-writeFileSync(path.join(stage, '.vscodeignore'), ['**/*.map', '**/*.d.ts', '**/*.md', '!README.md', 'node_modules/node-llama-cpp/llama/gitRelease.bundle', 'node_modules/node-llama-cpp/templates/**', ''].join('\n'));
+writeFileSync(path.join(stage, '.vscodeignore'), ['**/*.map', 'node_modules/**/*.ts', 'node_modules/**/*.md', 'node_modules/node-llama-cpp/llama/gitRelease.bundle', 'node_modules/node-llama-cpp/templates/**', ''].join('\n'));
 
 // The production dependency closure (node-llama-cpp and what it needs), minus other platforms' binaries.
 const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean).slice(1);

@@ -185,20 +185,32 @@ export function charVocabulary(vocabSize: number): Vocabulary {
     types.push(TOKEN_NORMAL);
   }
   const scores: number[] = tokens.map(() => 0);
-  const rank = new Map([...FREQUENT].map((ch, i) => [ch, i]));
-  const pieceRank = (p: string): number => [...p].reduce((s, ch) => s + (rank.get(ch) ?? 0), 0);
-  let level: string[] = [...FREQUENT];
+  // Level by level, each level in order of summed character rank (frequent-looking pieces first),
+  // generated lazily: a 32k vocabulary needs only part of the 4-character level.
+  const chars = [...FREQUENT];
+  let level: Array<[string, number]> = chars.map((ch, i) => [ch, i]);
   let mergeIndex = 0;
   while (tokens.length < vocabSize) {
-    const next: string[] = [];
-    for (const prefix of level) for (const ch of FREQUENT) next.push(prefix + ch);
-    // Most frequent-looking pieces first; stable for equal ranks.
-    next.sort((a, b) => pieceRank(a) - pieceRank(b));
-    for (const piece of next) {
-      if (tokens.length >= vocabSize) break;
-      tokens.push(piece);
-      types.push(TOKEN_NORMAL);
-      scores.push(-++mergeIndex);
+    const byRank = new Map<number, string[]>();
+    for (const [piece, r] of level) {
+      const list = byRank.get(r);
+      if (list === undefined) byRank.set(r, [piece]);
+      else list.push(piece);
+    }
+    const maxRank = Math.max(...byRank.keys()) + chars.length;
+    const next: Array<[string, number]> = [];
+    for (let total = 0; total <= maxRank && tokens.length < vocabSize; total++) {
+      for (const [r, prefixes] of byRank) {
+        const ch = chars[total - r];
+        if (ch === undefined) continue;
+        for (const prefix of prefixes) {
+          if (tokens.length >= vocabSize) break;
+          tokens.push(prefix + ch);
+          types.push(TOKEN_NORMAL);
+          scores.push(-++mergeIndex);
+          next.push([prefix + ch, total]);
+        }
+      }
     }
     level = next;
   }
@@ -339,7 +351,7 @@ export function buildRandomLlamaGguf(options: RandomLlamaOptions = {}): Buffer {
  * so concurrent test processes never see half a file.
  */
 export function randomLlamaModelPath(options: RandomLlamaOptions = {}, dir = join(tmpdir(), 'exact-random-gguf')): string {
-  const key = createHash('sha256').update(JSON.stringify({ v: 1, ...options })).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(JSON.stringify({ v: 2, ...options })).digest('hex').slice(0, 16);
   const file = join(dir, `random-llama-${key}.gguf`);
   if (existsSync(file)) return file;
   mkdirSync(dir, { recursive: true });
