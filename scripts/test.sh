@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command: set-up, type-checking, lint, then every test suite.
+# The project's test command (what CI runs): set-up, type-checking, lint, the unit and
+# integration suites (real llama.cpp on the fixture model, real vectra on disk, real HTTP), then
+# the end-to-end scenario in a real VS Code (code-server) in a real browser (Debian chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run typecheck
 npm run lint
 npm test
+npm run test:e2e

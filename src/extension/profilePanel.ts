@@ -8,6 +8,8 @@ import { webviewHtml, webviewOptions } from './webviewHtml';
 
 /** Learned prompts needed before leave-one-out modeling accuracy means anything. */
 const MIN_ENTRIES_FOR_ACCURACY = 6;
+/** Cosine similarity above which prompts share a topic mode (the local embedder scores related prompts around 0.3-0.6). */
+const TOPIC_THRESHOLD = 0.3;
 
 /** The attribute profile: what EXACT learned, by topic, and the controls to change it. */
 export class ProfilePanel implements vscode.Disposable {
@@ -84,7 +86,7 @@ export class ProfilePanel implements vscode.Disposable {
     const cached = this.accuracyCache?.key === key ? this.accuracyCache : undefined;
     return {
       frequencies: attributeFrequencies(items),
-      modes: topicModes(items).map((m) => ({ label: m.label, size: m.memberIds.length, attributes: m.attributes.map((a) => ({ attribute: a.attribute, count: a.count })) })),
+      modes: topicModes(items, TOPIC_THRESHOLD).map((m) => ({ label: m.label, size: m.memberIds.length, attributes: m.attributes.map((a) => ({ attribute: a.attribute, count: a.count })) })),
       entries,
       accuracy: cached?.value ?? null,
       accuracyNote:

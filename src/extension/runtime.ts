@@ -217,7 +217,7 @@ export class ExactRuntime implements vscode.Disposable {
     try {
       const memory = await this.memoryOffline();
       const stats = await memory.stats();
-      this.snapshot = { ...this.snapshot, learned: stats.indexEntries, pending: stats.pending + stats.stale };
+      this.snapshot = { ...this.snapshot, learned: stats.selected, pending: stats.pending + stats.stale };
     } catch (e) {
       this.output.warn(`Could not read the preference memory: ${errorText(e)}`);
     }
