@@ -11,6 +11,12 @@ export default tseslint.config(
     },
   },
   {
+    // Loaded with require() by the VS Code extension host.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', console: 'readonly', setTimeout: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // The method stays pure: no editor API, no network, no file system.
     files: ['src/core/**/*.ts'],
     rules: {
