@@ -141,6 +141,22 @@ describe('LlamaEngine scoring', () => {
     }
   });
 
+  test('evaluation split into small batches agrees to float rounding', async (t) => {
+    // llama.cpp's kernels and KV-cache layout depend on the batch size, so other batch sizes may
+    // change the last bits (unlike the reuse, batching and ordering above, which give identical bits).
+    const small = await LlamaEngine.load(MODEL, { contextSize: 512, batchSize: 8 });
+    try {
+      const batch = [...pairBatch(), { prompt: 'x', attributes: [], response: 'A longer answer, long enough to need several batches of eight tokens each.' }];
+      const a = await small.score(batch);
+      const b = await engine.score(batch);
+      const worst = Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+      t.diagnostic(`batch size 8 vs 512: largest difference of a sequence's log-likelihood ${worst.toExponential(2)}`);
+      assert.ok(worst < 1e-4);
+    } finally {
+      await small.dispose();
+    }
+  });
+
   test('an empty response scores only the end marker', async () => {
     const [d] = await engine.scoreDetailed([{ prompt: 'Hi', attributes: [], response: '' }]);
     assert.equal(d!.tokens.length, 1);

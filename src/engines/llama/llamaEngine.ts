@@ -236,6 +236,7 @@ export class LlamaEngine {
   private readonly scoreEnd: boolean;
   private readonly prefixReuse: boolean;
   private readonly chunk: number;
+  private readonly scoredPerCall: number;
   private readonly endTokens: Token[];
   private readonly spacePrefix: boolean;
   private readonly vocabulary: ReadonlyArray<string> | undefined;
@@ -259,6 +260,7 @@ export class LlamaEngine {
     this.scoreEnd = options.scoreEnd ?? true;
     this.prefixReuse = options.prefixReuse ?? true;
     this.chunk = context.batchSize;
+    this.scoredPerCall = Math.max(4, Math.floor(262_144 / Math.max(1, this.vocabularySize(model))));
     this.endTokens = this.promptFormat.end === '' ? [] : model.tokenize(this.promptFormat.end, true);
     const vocabType = String(model.vocabularyType);
     const addSpacePrefix = md.tokenizer?.ggml?.add_space_prefix;
@@ -298,7 +300,7 @@ export class LlamaEngine {
       const contextSize = Math.max(16, Math.floor(options.contextSize ?? Math.min(train > 0 ? train : 4096, 4096)));
       const context = await model.createContext({
         contextSize,
-        batchSize: Math.max(1, Math.floor(options.batchSize ?? Math.min(contextSize, 512))),
+        batchSize: Math.max(8, Math.floor(options.batchSize ?? Math.min(contextSize, 512))),
         sequences: nSequences,
         flashAttention: false,
         threads,
@@ -442,9 +444,9 @@ export class LlamaEngine {
     this.stats.reusedTokens += keep;
     const scored: TokenScore[] = [];
     let sum = 0;
-    for (let from = keep; from <= n - 2; from += this.chunk) {
+    // The last token is never fed (nothing comes after it).
+    for (const [from, to] of this.chunks(keep, n - 1, start - 1)) {
       throwIfAborted(signal);
-      const to = Math.min(n - 1, from + this.chunk); // exclusive; the last token is never fed
       const items: ControlledEvaluateInputItem[] = [];
       for (let i = from; i < to; i++) {
         const t = tokens[i]! as Token;
@@ -464,6 +466,23 @@ export class LlamaEngine {
     }
     this.stats.scoredTokens += scored.length;
     return { logLikelihood: sum, promptTokens: start, tokens: scored };
+  }
+
+  /**
+   * Splits the positions [from, end) into evaluation calls: at most a batch each, and at most
+   * `scoredPerCall` positions from `firstScored` on (each of those hands a whole-vocabulary
+   * distribution to JavaScript, so this bounds how long a cancellation waits). No call gets a
+   * single token unless there is only one (see scoreOne on batches of one).
+   */
+  private *chunks(from: number, end: number, firstScored: number): Generator<[number, number]> {
+    while (from < end) {
+      const unscored = Math.max(0, firstScored - from);
+      const maxLen = Math.max(2, Math.min(this.chunk, unscored + this.scoredPerCall));
+      let to = Math.min(end, from + maxLen);
+      if (end - to === 1) to = to - from > 2 ? to - 1 : end;
+      yield [from, to];
+      from = to;
+    }
   }
 
   /**
@@ -513,9 +532,8 @@ export class LlamaEngine {
     const keep = Math.max(0, Math.min(commonPrefixLength(seq.contextTokens, prompt), prompt.length - 2));
     if (seq.nextTokenIndex > keep) await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
     let distribution: Map<Token, number> | undefined;
-    for (let from = keep; from < prompt.length; from += this.chunk) {
+    for (const [from, to] of this.chunks(keep, prompt.length, prompt.length - 1)) {
       throwIfAborted(signal);
-      const to = Math.min(prompt.length, from + this.chunk);
       const items: ControlledEvaluateInputItem[] = prompt
         .slice(from, to)
         .map((t, j) => (from + j === prompt.length - 1 ? [t, { generateNext: { probabilities: true } }] : t));
@@ -639,6 +657,11 @@ export class LlamaEngine {
 
   get isDisposed(): boolean {
     return this.disposed;
+  }
+
+  private vocabularySize(model: LlamaModel): number {
+    const tokens = (model.fileInfo.metadata as unknown as { tokenizer?: { ggml?: { tokens?: unknown } } }).tokenizer?.ggml?.tokens;
+    return Array.isArray(tokens) ? tokens.length : 32_000;
   }
 
   private ensureOpen(): void {
