@@ -63,6 +63,16 @@ test('a 32k-vocabulary model builds in seconds and scores', async (t) => {
     const t1 = performance.now();
     const [d] = await engine.scoreDetailed([{ prompt: 'Hi', attributes: [], response: text }]);
     t.diagnostic(`scored ${d!.tokens.length} tokens over a 32k vocabulary in ${(performance.now() - t1).toFixed(0)} ms`);
+    // Cancellation waits for at most a few whole-vocabulary distributions, not a whole sequence.
+    const controller = new AbortController();
+    const running = engine.score([{ prompt: 'Hi', attributes: [], response: `${text} `.repeat(6) }], controller.signal);
+    await new Promise((r) => setTimeout(r, 100));
+    const t2 = performance.now();
+    controller.abort();
+    await assert.rejects(running, (e: Error) => e.name === 'AbortError');
+    const latency = performance.now() - t2;
+    t.diagnostic(`cancelled a 32k-vocabulary sequence in ${latency.toFixed(0)} ms`);
+    assert.ok(latency < 2000, `cancellation took ${latency} ms`);
   } finally {
     await engine.dispose();
   }
