@@ -290,6 +290,8 @@ describe('LlamaEngine generation and embeddings', () => {
     assert.ok(Math.abs(Math.hypot(...a!) - 1) < 1e-9);
     assert.deepEqual(a, a2);
     assert.notDeepEqual(a, b);
+    const [long] = await engine.embed(['word '.repeat(1000)]);
+    assert.ok(Math.abs(Math.hypot(...long!) - 1) < 1e-9);
   });
 });
 

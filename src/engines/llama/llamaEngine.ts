@@ -622,21 +622,27 @@ export class LlamaEngine {
     return bytes;
   }
 
-  /** Unit-length embeddings of the texts, from an embedding context created on first use. */
+  /**
+   * Unit-length embeddings of the texts, from an embedding context created on first use (texts
+   * longer than its context are embedded by their beginning).
+   */
   async embed(texts: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]> {
     throwIfAborted(signal);
     return this.mutex.run(async () => {
       this.ensureOpen();
-      this.embeddingContext ??= this.model.createEmbeddingContext({
-        contextSize: Math.min(this.context.contextSize, 2048),
-        threads: this.threads,
-      });
+      const size = Math.min(this.context.contextSize, 2048);
+      this.embeddingContext ??= this.model.createEmbeddingContext({ contextSize: size, threads: this.threads });
       const ctx = await this.embeddingContext;
       const out: number[][] = [];
       for (const text of texts) {
         throwIfAborted(signal);
-        const v = [...(await ctx.getEmbeddingFor(text === '' ? ' ' : text)).vector];
-        const norm = Math.hypot(...v);
+        let input: string | Token[] = text === '' ? ' ' : text;
+        // Longer texts are embedded by their beginning rather than refused.
+        if (ctx.calculateInputLength(input) >= size) input = this.model.tokenize(input, false).slice(0, size - 8);
+        const v = [...(await ctx.getEmbeddingFor(input)).vector];
+        let norm = 0;
+        for (const x of v) norm += x * x;
+        norm = Math.sqrt(norm);
         out.push(norm > 0 ? v.map((x) => x / norm) : v);
       }
       return out;
