@@ -13,6 +13,7 @@ import { ATTRIBUTE_NAMES, greedySelect, type ScoreRequest } from '../../src/core
 import { LlamaEngine, type LlamaEngineOptions } from '../../src/engines/llama/llamaEngine';
 import { LlamaScorer } from '../../src/engines/llama/llamaScorer';
 import { randomLlamaModelPath } from '../support/randomGguf';
+import { heldOutPrompts, writeResponse } from '../../tools/attribute-world/corpus';
 
 const WORKER = new URL('../../src/engines/llama/scorerWorker.ts', import.meta.url);
 const BROKEN = new URL('../support/brokenWorkers.ts', import.meta.url);
@@ -171,12 +172,17 @@ describe('greedySelect on the real scorer', () => {
     const scorer = new LlamaScorer({ modelPath, workerPath: outfile, engine: ENGINE });
     const engine = await LlamaEngine.load(modelPath, ENGINE);
     try {
-      const pair = {
-        prompt: 'How do I make pancakes for a birthday breakfast?',
-        chosen: 'Whisk flour, eggs and milk, then fry thin rounds in butter.',
-        rejected: 'Pancakes are a delightful tradition! First, gather your ingredients with care, because every great breakfast begins with love.',
-      };
-      const library = ATTRIBUTE_NAMES.slice(0, 12);
+      // On the fixture, a held-out attribute-world pair whose chosen answer was written Concise and
+      // Formal and the rejected one as a Storyteller; on a random model any pair will do.
+      const world = heldOutPrompts(5, 1)[0]!;
+      const pair = useFixture
+        ? { prompt: world.text, chosen: writeResponse(world, ['Concise', 'Formal'], 1), rejected: writeResponse(world, ['Storyteller'], 1) }
+        : {
+            prompt: 'How do I make pancakes for a birthday breakfast?',
+            chosen: 'Whisk flour, eggs and milk, then fry thin rounds in butter.',
+            rejected: 'Pancakes are a delightful tradition! First, gather your ingredients with care, because every great breakfast begins with love.',
+          };
+      const library = [...ATTRIBUTE_NAMES.slice(0, 11), 'Storyteller'];
       const t0 = performance.now();
       const result = await greedySelect(scorer, pair, library, { k: 3 });
       const ms = performance.now() - t0;
