@@ -18,7 +18,7 @@ import { heldOutPrompts, writeResponse } from '../../tools/attribute-world/corpu
 const WORKER = new URL('../../src/engines/llama/scorerWorker.ts', import.meta.url);
 const BROKEN = new URL('../support/brokenWorkers.ts', import.meta.url);
 const MODEL = randomLlamaModelPath({ seed: 7 });
-const FIXTURE = new URL('../fixtures/model/exact-tiny.gguf', import.meta.url).pathname;
+const FIXTURE = process.env.EXACT_FIXTURE_MODEL ?? fileURLToPath(new URL('../fixtures/model/exact-tiny.gguf', import.meta.url));
 const ENGINE: LlamaEngineOptions = { contextSize: 512 };
 
 const batch: ScoreRequest[] = [[], ['Concise'], ['Formal', 'Vivid']].flatMap((attributes) =>
