@@ -29,6 +29,17 @@
  *        covers is unknown: it is guessed as one word piece (optional leading space + a run of
  *        letters, or up to 3 digits, or a run of one kind of white space, or one other
  *        character).
+ *      Backtracking (one step, option `backtrack`, default on). Picking among matching
+ *      candidates can take a split the tokenizer would not make, e.g. "W" (the model meant
+ *      "Wow") where the response says "What", or a bare " " before a word. Two local checks
+ *      repair that with information already at hand:
+ *      - merge: when the previous token and the current one together spell a longer candidate
+ *        that matched at the previous position, keep whichever split has the higher (exact)
+ *        probability; if it is the longer token, restart after it;
+ *      - miss: a miss right after a chosen token means the model cannot continue that split. If a
+ *        longer candidate matched at the last token's position, take it instead (exact);
+ *        otherwise, if the miss falls inside a word piece (optional space + letters) that exact
+ *        tokens split, the piece becomes one miss, estimated where it starts.
  *   3. If the model ends generation (end-of-turn token or a stop string) before reporting the
  *      current position, Ollama sends no log-probabilities for it (EOS is never reported). The
  *      position is then asked again with sampling among the top 20 (`top_k` 20, very high
@@ -72,6 +83,8 @@ export interface OllamaScorerOptions {
    * to overlap requests; results do not depend on it.
    */
   readonly concurrency?: number;
+  /** One-step backtracking on a miss (default true; see the file comment). */
+  readonly backtrack?: boolean;
   /** Which matching candidate is the response token (default 'likeliest'; see the file comment). */
   readonly match?: MatchRule;
   /** The prompt format; by default detected from the template /api/show reports. */
@@ -151,6 +164,18 @@ export function guessMissedPiece(bytes: Uint8Array, pos: number): number {
 }
 
 /**
+ * Where the word piece containing byte `pos` starts: back over letters (and marks), then over one
+ * space before them. `pos` itself when it is not inside such a piece.
+ */
+export function wordPieceStart(bytes: Uint8Array, pos: number): number {
+  const before = utf8Decoder.decode(bytes.subarray(Math.max(0, pos - 256), pos));
+  const after = utf8Decoder.decode(bytes.subarray(pos, Math.min(bytes.length, pos + 4)));
+  if (!/^[\p{L}\p{M}]/u.test(after)) return pos;
+  const m = / ?[\p{L}\p{M}]*$/u.exec(before);
+  return pos - utf8.encode(m?.[0] ?? '').length;
+}
+
+/**
  * The estimate for a token that is not among a position's reported alternatives: the smaller of
  * the lowest reported log-probability and log(1 - total reported probability), not below floor.
  */
@@ -182,20 +207,28 @@ interface Candidate {
  */
 export type MatchRule = 'likeliest' | 'longest';
 
-/** The candidate taken as the response token at `pos`, or undefined when none matches. */
-export function matchPosition(entry: OllamaLogprob, response: Uint8Array, pos: number, rule: MatchRule = 'likeliest'): Candidate | undefined {
+/** Every candidate (the generated token and its alternatives) whose bytes start the response at `pos`. */
+export function matchingCandidates(entry: OllamaLogprob, response: Uint8Array, pos: number): Candidate[] {
   const generated = tokenBytes(entry);
-  let best: Candidate | undefined;
-  if (isPrefixAt(response, pos, generated)) best = { bytes: generated, logprob: entry.logprob, generated: true };
+  const out: Candidate[] = [];
+  if (isPrefixAt(response, pos, generated)) out.push({ bytes: generated, logprob: entry.logprob, generated: true });
   for (const alt of entry.top_logprobs ?? []) {
     const b = tokenBytes(alt);
-    if (!isPrefixAt(response, pos, b)) continue;
+    if (isPrefixAt(response, pos, b)) out.push({ bytes: b, logprob: alt.logprob, generated: sameBytes(b, generated) });
+  }
+  return out;
+}
+
+/** The candidate taken as the response token at `pos`, or undefined when none matches. */
+export function matchPosition(entry: OllamaLogprob, response: Uint8Array, pos: number, rule: MatchRule = 'likeliest'): Candidate | undefined {
+  let best: Candidate | undefined;
+  for (const c of matchingCandidates(entry, response, pos)) {
     const better =
       best === undefined ||
       (rule === 'longest'
-        ? b.length > best.bytes.length
-        : alt.logprob > best.logprob || (alt.logprob === best.logprob && b.length > best.bytes.length && !best.generated));
-    if (better) best = { bytes: b, logprob: alt.logprob, generated: sameBytes(b, generated) };
+        ? c.bytes.length > best.bytes.length
+        : c.logprob > best.logprob || (c.logprob === best.logprob && c.bytes.length > best.bytes.length && !best.generated));
+    if (better) best = c;
   }
   return best;
 }
@@ -207,6 +240,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
   private readonly scoreEnd: boolean;
   private readonly match: MatchRule;
   private readonly concurrency: number;
+  private readonly backtrack: boolean;
   private format: PromptFormat | undefined;
   private versionChecked: boolean;
   /** Totals over the scorer's life: for status displays and tests. */
@@ -222,6 +256,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
     this.scoreEnd = options.scoreEnd ?? true;
     this.match = options.match ?? 'likeliest';
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    this.backtrack = options.backtrack ?? true;
     this.format = options.promptFormat;
     this.versionChecked = options.skipVersionCheck === true;
   }
@@ -288,14 +323,77 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
       endDone = true;
     };
 
+    /** For each token: the report of its position and longer matching alternatives (exact tokens only). */
+    const meta: Array<{ entry: OllamaLogprob; longer: Candidate[] } | undefined> = [];
+
     const miss = (entry: OllamaLogprob | undefined): void => {
       if (pos >= bytes.length) {
         pushEnd(missEstimate(entry, this.missFloor), false);
+        meta.push(undefined);
         return;
       }
+      if (this.backtrack && entry !== undefined && backtrackBeforeMiss()) return;
       const len = guessMissedPiece(bytes, pos);
       push(pos, pos + len, missEstimate(entry, this.missFloor), false);
+      meta.push(undefined);
       pos += len;
+    };
+
+    /**
+     * A miss right after tokens the walk chose among several is evidence that they were not the
+     * tokenizer's split (see "Backtracking" in the file comment). Returns true when it rewrote them.
+     */
+    const backtrackBeforeMiss = (): boolean => {
+      const lastIndex = tokens.length - 1;
+      const last = tokens[lastIndex];
+      const lastMeta = meta[lastIndex];
+      if (last === undefined || lastMeta === undefined || last.start + last.length !== pos) return false;
+      if (lastMeta.longer.length > 0) {
+        // A longer piece matched where the last token was taken: it is the response token.
+        const alt = lastMeta.longer.reduce((a, b) => (b.logprob > a.logprob ? b : a));
+        tokens.pop();
+        meta.pop();
+        push(last.start, last.start + alt.bytes.length, alt.logprob, true);
+        meta.push(undefined);
+        pos = last.start + alt.bytes.length;
+        return true;
+      }
+      // The word piece the miss falls in ("optional space + letters"): if exact tokens split it,
+      // replace them and the miss by one miss for the whole piece, estimated where it starts.
+      const pieceStart = wordPieceStart(bytes, pos);
+      if (pieceStart >= pos) return false;
+      let first = lastIndex;
+      while (first > 0 && tokens[first]!.start > pieceStart && meta[first - 1] !== undefined && !tokens[first - 1]!.isEnd) first--;
+      if (tokens[first]!.start !== pieceStart || meta[first] === undefined) return false;
+      const startEntry = meta[first]!.entry;
+      tokens.splice(first);
+      meta.splice(first);
+      const piece = guessMissedPiece(bytes, pieceStart);
+      push(pieceStart, pieceStart + piece, missEstimate(startEntry, this.missFloor), false);
+      meta.push(undefined);
+      pos = pieceStart + piece;
+      return true;
+    };
+
+    /**
+     * When the previous token and `hit` together spell a longer candidate that matched at the
+     * previous position, keep whichever of the two splits the model finds likelier (both are
+     * exact). Returns true when the longer token replaced them (the next request restarts after
+     * it, so later tokens see the tokenizer's split in their context).
+     */
+    const mergeWithPrevious = (hit: Candidate): boolean => {
+      const lastIndex = tokens.length - 1;
+      const last = tokens[lastIndex];
+      const lastMeta = meta[lastIndex];
+      if (last === undefined || lastMeta === undefined || last.start + last.length !== pos) return false;
+      const merged = lastMeta.longer.find((c) => c.bytes.length === last.length + hit.bytes.length);
+      if (merged === undefined || !(merged.logprob > last.logprob + hit.logprob)) return false;
+      tokens.pop();
+      meta.pop();
+      push(last.start, last.start + merged.bytes.length, merged.logprob, true);
+      meta.push({ entry: lastMeta.entry, longer: lastMeta.longer.filter((c) => c.bytes.length > merged.bytes.length) });
+      pos = last.start + merged.bytes.length;
+      return true;
     };
 
     /** Consumes one reported position; true when the stream must be left (departure or done). */
@@ -304,7 +402,10 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
         // The end-of-turn position: only the whole marker counts (never its text pieces).
         const hit = [entry, ...(entry.top_logprobs ?? [])].find((c) => c.token === end || sameBytes(tokenBytes(c), endBytes));
         if (hit === undefined) miss(entry);
-        else pushEnd(hit.logprob, true);
+        else {
+          pushEnd(hit.logprob, true);
+          meta.push(undefined);
+        }
         return true;
       }
       const hit = matchPosition(entry, bytes, pos, this.match);
@@ -312,7 +413,10 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
         miss(entry);
         return true;
       }
+      if (this.backtrack && mergeWithPrevious(hit)) return true;
+      const longer = this.backtrack ? matchingCandidates(entry, bytes, pos).filter((c) => c.bytes.length > hit.bytes.length) : [];
       push(pos, pos + hit.bytes.length, hit.logprob, true);
+      meta.push({ entry, longer });
       pos += hit.bytes.length;
       return !hit.generated; // a departure: the model would go on with another token
     };
@@ -324,6 +428,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
         if (pos < bytes.length) push(pos, bytes.length, this.missFloor, false);
         pos = bytes.length;
         if (!endDone) pushEnd(this.missFloor, false);
+        meta.length = tokens.length;
         break;
       }
       requests++;
@@ -381,6 +486,7 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
       if (pos < bytes.length && !atCharBoundary(bytes, pos)) {
         const next = nextCharBoundary(bytes, pos);
         push(pos, next, missEstimate(last, this.missFloor), false);
+        meta.push(undefined);
         pos = next;
       }
     }
