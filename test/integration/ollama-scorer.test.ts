@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import type { ScoreRequest } from '../../src/core/ports';
 import { LlamaEngine, type ScoreDetail } from '../../src/engines/llama/llamaEngine';
 import { LlamaScorer } from '../../src/engines/llama/llamaScorer';
-import { OllamaClient, type OllamaLogprob } from '../../src/engines/ollama/client';
+import { OllamaClient, STOP_STREAM, type OllamaLogprob } from '../../src/engines/ollama/client';
 import { resolveOllamaConfig, type OllamaConfig } from '../../src/engines/ollama/config';
 import { OllamaNotRunningError, OllamaVersionTooOldError } from '../../src/engines/ollama/errors';
-import { guessMissedPiece, matchPosition, missEstimate, OllamaLogprobScorer, type DetailedScore } from '../../src/engines/ollama/logprobScorer';
-import { renderPrompt } from '../../src/engines/promptFormat';
+import { guessMissedPiece, matchPosition, missEstimate, OllamaLogprobScorer, wordPieceStart, type DetailedScore } from '../../src/engines/ollama/logprobScorer';
+import { PROMPT_FORMATS, renderPrompt } from '../../src/engines/promptFormat';
 import { llamaScorerFactory, ScorerUnavailableError, selectScorer, type ReleasableScorer } from '../../src/engines/scorerSelection';
 import { OllamaTestServer, testModelPath } from '../support/ollamaServer';
 
@@ -59,6 +59,97 @@ describe('fallback scorer: the token walk', () => {
     assert.equal(guessMissedPiece(y, 11), ' 123'.length);
     assert.equal(guessMissedPiece(y, 21), 2); // '\n\n'
     assert.equal(guessMissedPiece(utf8.encode('é'), 1), 1); // the rest of a split character
+    const z = utf8.encode('Ok. Remember');
+    assert.equal(wordPieceStart(z, 6), 3); // inside " Remember": back to its space
+    assert.equal(wordPieceStart(z, 4), 3);
+    assert.equal(wordPieceStart(z, 3), 3); // at the space: not inside a piece
+    assert.equal(wordPieceStart(z, 2), 2); // at '.'
+  });
+});
+
+type Script = (prompt: string, options: Record<string, unknown>) => Array<{ response: string; logprobs: OllamaLogprob[] }>;
+
+/** An OllamaClient stand-in that answers generate requests from a script and honours STOP_STREAM. */
+function scriptedClient(script: Script): { client: OllamaClient; prompts: string[] } {
+  const prompts: string[] = [];
+  const fake = {
+    host: 'http://script',
+    config: resolveOllamaConfig({ host: 'http://script', model: 'm' }, {}),
+    async generateStream(body: { prompt: string; options: Record<string, unknown> }, onChunk: (c: unknown) => unknown) {
+      prompts.push(body.prompt);
+      const chunks = script(body.prompt, body.options);
+      for (const c of chunks) {
+        if (onChunk({ ...c, done: false }) === STOP_STREAM) return { text: '', doneReason: 'aborted-by-caller', logprobs: [] };
+      }
+      onChunk({ response: '', done: true, done_reason: 'stop' });
+      return { text: '', doneReason: 'stop', logprobs: [] };
+    },
+  };
+  return { client: fake as unknown as OllamaClient, prompts };
+}
+
+describe('fallback scorer: backtracking on scripted reports', () => {
+  const lp = (token: string, logprob: number, top: Array<[string, number]>): OllamaLogprob => ({
+    token,
+    logprob,
+    top_logprobs: [[token, logprob] as [string, number], ...top].map(([t, l]) => ({ token: t, logprob: l })),
+  });
+  const P = 'P:';
+  const options = { promptFormat: PROMPT_FORMATS.plain, skipVersionCheck: true, scoreEnd: false } as const;
+
+  test('"W" then a miss: the longer candidate "What" that matched first is taken instead', async () => {
+    const { client, prompts } = scriptedClient((prompt) => {
+      const y = prompt.slice(P.length);
+      if (y === '') return [{ response: 'W', logprobs: [lp('W', -0.4, [['What', -1.1], ['B', -6]])] }, { response: 'ow', logprobs: [lp('ow', -0.01, [['ith', -9]])] }];
+      if (y === 'What') return [{ response: ' a', logprobs: [lp(' a', -0.2, [])] }];
+      throw new Error(`unexpected prompt ${JSON.stringify(prompt)}`);
+    });
+    const d = await new OllamaLogprobScorer(client, options).scoreOne(P, 'What a', '');
+    assert.deepEqual(d.tokens.map((t) => [t.text, t.logprob, t.exact]), [['What', -1.1, true], [' a', -0.2, true]]);
+    assert.deepEqual(prompts, [P, `${P}What`]);
+    const plain = await new OllamaLogprobScorer(client, { ...options, backtrack: false }).scoreOne(P, 'What a', '');
+    assert.deepEqual(plain.tokens.map((t) => [t.text, t.exact]), [['W', true], ['hat', false], [' a', true]]);
+  });
+
+  test('a bare space and a letter that the model cannot continue become one miss for the word', async () => {
+    const { client } = scriptedClient((prompt) => {
+      const y = prompt.slice(P.length);
+      if (y === 'Ok.') return [{ response: ' ', logprobs: [lp(' ', -0.7, [[' Sure', -2]])] }, { response: 'A', logprobs: [lp('\n', -0.1, [['A', -7]])] }];
+      if (y === 'Ok. A') return [{ response: 'x', logprobs: [lp('x', -0.1, [['y', -2], ['z', -3]])] }];
+      if (y === '') return [{ response: 'Ok.', logprobs: [lp('Ok', -0.1, []), lp('.', -0.1, [])] }];
+      if (y === 'Ok. As') return [{ response: ' an', logprobs: [lp(' an', -0.5, [])] }];
+      throw new Error(`unexpected prompt ${JSON.stringify(prompt)}`);
+    });
+    const d = await new OllamaLogprobScorer(client, options).scoreOne(P, 'Ok. As an', '');
+    assert.deepEqual(d.tokens.map((t) => [t.text, t.exact]), [['Ok', true], ['.', true], [' As', false], [' an', true]]);
+    // The miss is estimated from the report where the word starts (after "Ok."): the tail bound there.
+    const tail = Math.log(1 - Math.exp(-0.7) - Math.exp(-2));
+    assert.ok(Math.abs(d.tokens[2]!.logprob - Math.min(-2, tail)) < 1e-12);
+  });
+
+  test('two tokens that spell a likelier longer candidate are merged, and the walk restarts after it', async () => {
+    const { client, prompts } = scriptedClient((prompt) => {
+      const y = prompt.slice(P.length);
+      if (y === '') return [{ response: ' ', logprobs: [lp(' ', -0.5, [[' I', -1.2]])] }, { response: 'I', logprobs: [lp('I', -2, [])] }];
+      if (y === ' I') return [{ response: ' am', logprobs: [lp(' am', -0.1, [])] }];
+      throw new Error(`unexpected prompt ${JSON.stringify(prompt)}`);
+    });
+    const d = await new OllamaLogprobScorer(client, options).scoreOne(P, ' I am', '');
+    assert.deepEqual(d.tokens.map((t) => [t.text, t.logprob]), [[' I', -1.2], [' am', -0.1]]);
+    assert.deepEqual(prompts, [P, `${P} I`]);
+  });
+
+  test('the end marker: greedy decoding ends the turn, so the position is asked by sampling', async () => {
+    const { client, prompts } = scriptedClient((prompt, o) => {
+      const y = prompt.slice(P.length);
+      if (y === '') return [{ response: 'Hi', logprobs: [lp('Hi', -0.1, [])] }]; // then EOS: done
+      if (y === 'Hi' && o.temperature === 0) return [];
+      if (y === 'Hi') return [{ response: '!', logprobs: [lp('!', -3, [['<|im_end|>', -0.2]])] }];
+      throw new Error(`unexpected prompt ${JSON.stringify(prompt)}`);
+    });
+    const d = await new OllamaLogprobScorer(client, { ...options, scoreEnd: true }).scoreOne(P, 'Hi', '<|im_end|>');
+    assert.deepEqual(d.tokens.map((t) => [t.text, t.logprob, t.exact, t.isEnd]), [['Hi', -0.1, true, false], ['<|im_end|>', -0.2, true, true]]);
+    assert.equal(prompts.length, 2, 'after a natural stop the next request samples right away');
   });
 });
 
@@ -178,9 +269,16 @@ describe('scorer selection and the fallback scorer against llama.cpp', () => {
     let missed = 0;
     let tokens = 0;
     let requestsMade = 0;
+    const allDiffs: number[] = [];
     for (let i = 0; i < requests.length; i++) {
       const a = agreement(engine, twins, requests[i]!, ref[i]!, fb[i]!);
-      for (const d of a.diffs) assert.ok(d.diff < 1e-3, `request ${i} token ${JSON.stringify(d.text)}: fallback ${d.fallback} vs llama.cpp ${d.llama}`);
+      // llama.cpp itself differs between one-token generation steps and batched scoring: on the
+      // F16 fixture, same engine and tokens, median 6e-7 but up to 2e-3 on unlikely tokens. So:
+      // 1e-3 per token, plus 5e-4 per nat of surprise.
+      for (const d of a.diffs) {
+        assert.ok(d.diff < 1e-3 + 5e-4 * Math.abs(d.llama), `request ${i} token ${JSON.stringify(d.text)}: fallback ${d.fallback} vs llama.cpp ${d.llama}`);
+      }
+      allDiffs.push(...a.diffs.map((d) => d.diff));
       compared += a.diffs.length;
       const f = fb[i]!;
       assert.equal(f.exact + f.missed, f.tokens.length);
@@ -193,8 +291,15 @@ describe('scorer selection and the fallback scorer against llama.cpp', () => {
       tokens += f.tokens.length;
       requestsMade += f.requests;
     }
-    t.diagnostic(`model: ${MODEL.kind}; tokens ${tokens}: exact ${exact}, missed ${missed} (${((100 * missed) / tokens).toFixed(0)}%); ${requestsMade} requests; compared with llama.cpp on ${compared} tokens, all within 1e-3`);
-    assert.ok(compared >= 8, `too few comparable tokens (${compared})`);
+    allDiffs.sort((x, y) => x - y);
+    const median = allDiffs[allDiffs.length >> 1] ?? 0;
+    t.diagnostic(
+      `model: ${MODEL.kind}; tokens ${tokens}: exact ${exact}, missed ${missed} (${((100 * missed) / tokens).toFixed(0)}%); ${requestsMade} requests; ` +
+        `compared with llama.cpp on ${compared} tokens: |diff| median ${median.toExponential(1)}, max ${(allDiffs.at(-1) ?? 0).toExponential(1)}`,
+    );
+    assert.ok(median < 1e-4, 'differences are rounding noise, not a systematic offset');
+    // A random model rarely walks the tokenizer's split; a trained one nearly always does.
+    assert.ok(compared >= (MODEL.kind === 'random' ? 5 : 40), `too few comparable tokens (${compared})`);
     assert.ok(missed > 0, 'ordinary text under this model must produce misses');
     const first = fb[0]!; // scored twice (scoreBatch above), deterministically
     assert.deepEqual(fallback.totals, { exact: exact + first.exact, missed: missed + first.missed, requests: requestsMade + first.requests, responses: requests.length + 1 });
