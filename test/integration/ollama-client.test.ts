@@ -209,7 +209,7 @@ describe('Ollama client against the test server', () => {
     const err = await new OllamaGenerator(client({ firstTokenTimeoutMs: 100 })).generate('Hi', [], { maxTokens: 3 }).catch((e: unknown) => e);
     assert.ok(err instanceof OllamaTimeoutError, String(err));
     assert.equal(err.phase, 'first-token');
-    assert.match(err.action, /firstTokenTimeoutSeconds/);
+    assert.match(err.action, /loadTimeoutSeconds/);
     server.slowFirstTokenMs = 0;
     await server.setDown('hang');
     const hang = await client({ requestTimeoutMs: 150 })

@@ -34,11 +34,11 @@ import { randomLlamaModelPath } from './randomGguf';
 export const FIXTURE_MODEL_PATH = fileURLToPath(new URL('../fixtures/model/exact-tiny.gguf', import.meta.url));
 
 /**
- * The model the Ollama tests serve: $EXACT_TEST_MODEL when set (any ChatML GGUF), else the
+ * The model the Ollama tests serve: $EXACT_TEST_MODEL (or $EXACT_FIXTURE_MODEL) when set (any ChatML GGUF), else the
  * fixture model when it is there, else a random-weight ChatML model built on the fly.
  */
 export function testModelPath(): { path: string; kind: 'fixture' | 'random' | 'env' } {
-  const fromEnv = process.env.EXACT_TEST_MODEL;
+  const fromEnv = process.env.EXACT_TEST_MODEL ?? process.env.EXACT_FIXTURE_MODEL;
   if (fromEnv !== undefined && fromEnv !== '') return { path: fromEnv, kind: 'env' };
   if (existsSync(FIXTURE_MODEL_PATH)) return { path: FIXTURE_MODEL_PATH, kind: 'fixture' };
   return { path: randomLlamaModelPath({ seed: 11 }), kind: 'random' };

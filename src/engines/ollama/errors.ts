@@ -100,8 +100,10 @@ export class OllamaTimeoutError extends OllamaError {
     this.timeoutMs = timeoutMs;
     this.action =
       phase === 'first-token'
-        ? 'Large models take long to load the first time: try again, or raise `exact.ollama.firstTokenTimeoutSeconds`.'
-        : 'Check that the machine running Ollama is not overloaded, or raise `exact.ollama.requestTimeoutSeconds`.';
+        ? 'Large models take long to load the first time: try again, or raise `exact.ollama.loadTimeoutSeconds`.'
+        : phase === 'request'
+          ? 'Check that the machine running Ollama is not overloaded, or raise `exact.ollama.requestTimeoutSeconds`.'
+          : 'Generation stalled: check that the machine running Ollama is not overloaded or out of memory (`ollama ps`), then try again.';
   }
 }
 
