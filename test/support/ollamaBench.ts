@@ -6,7 +6,11 @@
  * One "pair" is a preference pair indexed the way the extension does it: greedy selection
  * (Algorithm 1, k = 3) over the 42-attribute library, or lazy greedy with --lazy.
  *
- *   node --import tsx test/support/ollamaBench.ts [--model path.gguf] [--pairs 2] [--lazy] [--threads 2]
+ *   node --import tsx test/support/ollamaBench.ts [--model path.gguf] [--pairs 2] [--lazy] [--threads 2] [--world]
+ *
+ * --world takes the pairs from the attribute world the fixture model was trained on (held-out
+ * prompts; chosen = the Concise response, rejected = the Storyteller one); without it, three
+ * hand-written general pairs.
  *
  * Prints one JSON line per scorer with milliseconds per pair, scored sequences, and for the
  * fallback its requests, exact and missed tokens, and how far its objective values were from
@@ -20,6 +24,7 @@ import { LlamaScorer } from '../../src/engines/llama/llamaScorer';
 import { OllamaClient } from '../../src/engines/ollama/client';
 import { resolveOllamaConfig } from '../../src/engines/ollama/config';
 import { OllamaLogprobScorer } from '../../src/engines/ollama/logprobScorer';
+import { heldOutPrompts, writeResponse } from '../../tools/attribute-world/corpus';
 import { OllamaTestServer, testModelPath } from './ollamaServer';
 
 const PAIRS: PairText[] = [
@@ -46,10 +51,14 @@ const { values } = parseArgs({
     pairs: { type: 'string', default: '1' },
     lazy: { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
+    world: { type: 'boolean', default: false },
   },
 });
+const worldPairs = (n: number): PairText[] =>
+  heldOutPrompts(7, n).map((p, i) => ({ prompt: p.text, chosen: writeResponse(p, ['Concise'], i), rejected: writeResponse(p, ['Storyteller'], i) }));
 const modelPath = values.model ?? testModelPath().path;
-const pairs = PAIRS.slice(0, Math.max(1, Math.min(PAIRS.length, Number(values.pairs))));
+const nPairs = Math.max(1, Number(values.pairs));
+const pairs = values.world ? worldPairs(nPairs) : PAIRS.slice(0, Math.min(PAIRS.length, nPairs));
 const threads = Number(values.threads);
 const select = (scorer: LogLikelihoodScorer, pair: PairText): Promise<SelectionResult> =>
   values.lazy ? lazyGreedySelect(scorer, pair, ATTRIBUTE_NAMES, { k: 3 }) : greedySelect(scorer, pair, ATTRIBUTE_NAMES, { k: 3 });
