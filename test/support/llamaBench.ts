@@ -7,7 +7,9 @@
  * Prints one line per measurement (median of a few runs) plus the machine's load average, since
  * on a shared machine other work changes the numbers a lot.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type { ScoreRequest } from '../../src/core';
 import { ATTRIBUTE_NAMES } from '../../src/core';
 import { LlamaEngine, type LlamaEngineOptions } from '../../src/engines/llama/llamaEngine';
@@ -30,10 +32,8 @@ function greedyRound(promptWords: number, k: number): ScoreRequest[] {
   return sets.flatMap((attributes) => [chosen, rejected].map((response) => ({ prompt, attributes, response })));
 }
 
-async function measure(model: RandomLlamaOptions, engineOptions: LlamaEngineOptions, batch: ScoreRequest[]): Promise<{ ms: number; scored: number; evaluated: number; reused: number; perScored: number }> {
-  const t0 = performance.now();
-  const path = randomLlamaModelPath(model);
-  const build = performance.now() - t0;
+async function measure(model: RandomLlamaOptions | string, engineOptions: LlamaEngineOptions, batch: ScoreRequest[]): Promise<{ ms: number; scored: number; evaluated: number; reused: number; perScored: number }> {
+  const path = typeof model === 'string' ? model : randomLlamaModelPath(model);
   const engine = await LlamaEngine.load(path, { contextSize: 1024, ...engineOptions });
   try {
     await engine.score(batch.slice(0, 2)); // warm up
@@ -47,7 +47,6 @@ async function measure(model: RandomLlamaOptions, engineOptions: LlamaEngineOpti
       stats = engine.scoreStats;
     }
     const ms = median(times);
-    void build;
     return { ms, scored: stats.scoredTokens, evaluated: stats.evaluatedTokens, reused: stats.reusedTokens, perScored: ms / stats.scoredTokens };
   } finally {
     await engine.dispose();
@@ -86,3 +85,11 @@ const wide: RandomLlamaOptions = { seed: 7, vocabSize: 32000, embeddingLength: 1
 line('32k vocab (d128), short prompt, reuse', await measure(wide, {}, shortRound));
 line('32k vocab (d128), long prompt, reuse', await measure(wide, {}, longRound));
 line('32k vocab (d128), long prompt, no reuse', await measure(wide, { prefixReuse: false }, longRound));
+
+// The project's trained fixture (1024-token vocabulary), when it is there.
+const fixture = process.env.EXACT_FIXTURE_MODEL ?? fileURLToPath(new URL('../fixtures/model/exact-tiny.gguf', import.meta.url));
+if (existsSync(fixture)) {
+  line('fixture model, short prompt, reuse', await measure(fixture, {}, shortRound));
+  line('fixture model, long prompt, reuse', await measure(fixture, {}, longRound));
+  line('fixture model, long prompt, no reuse', await measure(fixture, { prefixReuse: false }, longRound));
+}
