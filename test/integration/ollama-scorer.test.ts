@@ -47,10 +47,15 @@ describe('fallback scorer: the token walk', () => {
     assert.equal(matchPosition(e2, utf8.encode('é'), 0)?.bytes.length, 1);
   });
 
-  test('a miss is estimated by the top-20 tail bound and covers one guessed word piece', () => {
+  test('a miss is estimated from the mass outside the top 20 and covers one guessed word piece', () => {
     const e = entry('a', -0.1, [['a', -0.1], ['b', -3], ['c', -4]]);
     const tail = Math.log(1 - Math.exp(-0.1) - Math.exp(-3) - Math.exp(-4));
-    assert.ok(Math.abs(missEstimate(e, -30) - Math.min(-4, tail)) < 1e-12);
+    const bound = Math.min(-4, tail);
+    const uniform = tail - Math.log(1000 - 3);
+    assert.ok(Math.abs(missEstimate(e, -30, 1000, 'bound') - bound) < 1e-12);
+    assert.ok(Math.abs(missEstimate(e, -30, 1000) - uniform) < 1e-12);
+    assert.ok(Math.abs(missEstimate(e, -30, 1000, 'midpoint') - (bound + uniform) / 2) < 1e-12);
+    assert.equal(missEstimate(e, -5, 1000), -5); // never below the floor
     assert.equal(missEstimate(undefined, -30), -30);
     assert.equal(missEstimate(entry('a', 0, [['a', 0]]), -30), -30); // no mass left: the floor
     const y = utf8.encode(' wonderful, 1234 days\n\nok');
@@ -59,6 +64,7 @@ describe('fallback scorer: the token walk', () => {
     assert.equal(guessMissedPiece(y, 11), ' 123'.length);
     assert.equal(guessMissedPiece(y, 21), 2); // '\n\n'
     assert.equal(guessMissedPiece(utf8.encode('é'), 1), 1); // the rest of a split character
+    assert.equal(guessMissedPiece(y, 0, 'char'), 2); // ' w'
     const z = utf8.encode('Ok. Remember');
     assert.equal(wordPieceStart(z, 6), 3); // inside " Remember": back to its space
     assert.equal(wordPieceStart(z, 4), 3);
@@ -95,7 +101,7 @@ describe('fallback scorer: backtracking on scripted reports', () => {
     top_logprobs: [[token, logprob] as [string, number], ...top].map(([t, l]) => ({ token: t, logprob: l })),
   });
   const P = 'P:';
-  const options = { promptFormat: PROMPT_FORMATS.plain, skipVersionCheck: true, scoreEnd: false } as const;
+  const options = { promptFormat: PROMPT_FORMATS.plain, skipVersionCheck: true, scoreEnd: false, vocabSize: 100 } as const;
 
   test('"W" then a miss: the longer candidate "What" that matched first is taken instead', async () => {
     const { client, prompts } = scriptedClient((prompt) => {
@@ -124,7 +130,7 @@ describe('fallback scorer: backtracking on scripted reports', () => {
     assert.deepEqual(d.tokens.map((t) => [t.text, t.exact]), [['Ok', true], ['.', true], [' As', false], [' an', true]]);
     // The miss is estimated from the report where the word starts (after "Ok."): the tail bound there.
     const tail = Math.log(1 - Math.exp(-0.7) - Math.exp(-2));
-    assert.ok(Math.abs(d.tokens[2]!.logprob - Math.min(-2, tail)) < 1e-12);
+    assert.ok(Math.abs(d.tokens[2]!.logprob - (tail - Math.log(100 - 2))) < 1e-12);
   });
 
   test('two tokens that spell a likelier longer candidate are merged, and the walk restarts after it', async () => {
