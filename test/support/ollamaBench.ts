@@ -91,6 +91,8 @@ t0 = performance.now();
 for (const pair of pairs) ollamaResults.push(await select(fallback, pair));
 const ollamaMs = (performance.now() - t0) / pairs.length;
 const sameSelection = ollamaResults.filter((r, i) => r.attributes.join() === llamaResults[i]!.attributes.join()).length;
+const shared = ollamaResults.reduce((s, r, i) => s + r.attributes.filter((a) => llamaResults[i]!.attributes.includes(a)).length, 0);
+const selected = llamaResults.reduce((s, r) => s + r.attributes.length, 0);
 console.log(
   JSON.stringify({
     scorer: 'ollama-fallback',
@@ -104,6 +106,7 @@ console.log(
     missRate: Number((fallback.totals.missed / Math.max(1, fallback.totals.exact + fallback.totals.missed)).toFixed(3)),
     attributes: ollamaResults.map((r) => r.attributes),
     sameSelectionAsLlamaCpp: `${sameSelection}/${pairs.length}`,
+    attributesSharedWithLlamaCpp: `${shared}/${selected}`,
   }),
 );
 await server.close();
