@@ -1,6 +1,7 @@
 /**
  * Validates Ollama requests and responses against Ollama's own OpenAPI 3.1 specification
- * (test/support/openapi-ollama.yaml, a copy of /work/shared/ollama/openapi.yaml).
+ * (../shared/ollama/openapi.yaml beside the repository, as laid out for developers and CI;
+ * EXACT_OLLAMA_OPENAPI overrides the path). The spec is read, not vendored into the project.
  *
  * The YAML is loaded with `yaml`; `$ref`s ("#/components/schemas/X", or any local JSON pointer)
  * are resolved here by inlining the target (a small resolver: the spec's schemas are acyclic, and
@@ -14,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
 
-export const OLLAMA_OPENAPI_PATH = join(dirname(fileURLToPath(import.meta.url)), 'openapi-ollama.yaml');
+export const OLLAMA_OPENAPI_PATH =
+  process.env.EXACT_OLLAMA_OPENAPI ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'ollama', 'openapi.yaml');
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
