@@ -1,9 +1,11 @@
 /**
  * The whole method, in-process, on the fixture model (npm run demo; bash scripts/demo.sh).
- * No Ollama, no network: the llama.cpp engine in a worker thread scores, generates and (with
- * --embedder model) embeds, exactly the code the extension runs.
+ * No Ollama, no network: the llama.cpp engine in a worker thread (LlamaScorer) scores, generates
+ * and embeds, through the same Personalizer, IndexingQueue and PreferenceMemory the extension runs.
  *
- *   npx tsx bench/demo.ts [--model PATH] [--user u03-length-flip] [--pairs 8] [--embedder hash|model] [--keep]
+ *   npx tsx bench/demo.ts [--model PATH] [--user u03-length-flip] [--pairs 8] [--embedder model|hash] [--keep]
+ *
+ * --embedder hash uses the extension's local fallback embedder instead of the model's embeddings.
  *
  * 1. A planted user's choices are recorded into a PreferenceMemory in a temp folder (Personalizer.recordChoice).
  * 2. The IndexingQueue runs Algorithm 1 on each pair in the background, with a progress bar.
@@ -30,7 +32,7 @@ const t0 = performance.now();
 const MODEL = option('model', FIXTURE_MODEL);
 const USER_ID = option('user', 'u03-length-flip');
 const N_PAIRS = Number(option('pairs', '8'));
-const EMBEDDER = option('embedder', 'hash');
+const EMBEDDER = option('embedder', 'model');
 const out = process.stdout;
 const tty = out.isTTY === true;
 const bold = (s: string): string => (tty ? `\x1b[1m${s}\x1b[0m` : s);

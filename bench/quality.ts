@@ -85,9 +85,9 @@ if (!existsSync(MODEL)) {
 const DEFINITIONS = {
   J: 'J(A) = log p(y_w | x, A) - log p(y_l | x, A): the preferred-vs-rejected log-likelihood gap with the attribute block `Attributes: <A>` appended to the prompt (A = {} is the plain prompt). Log-likelihoods are teacher-forced sums over the response tokens and the end-of-turn marker (llama.cpp engine).',
   gapAccuracy:
-    'Gap-widening accuracy (the paper\'s C.5.2 "personalization modeling accuracy", obj_match > 0): the share of test pairs for which the method\'s prompt condition C widens the gap relative to the plain prompt, J(C) - J({}) > 0. Defined for methods that condition the prompt (EXACT variants: C = the injected attributes; Base: C = the serialized history). An empty attribute set counts as not widening (gain 0).',
+    'Gap-widening accuracy (the paper\'s C.5.2 "personalization modeling accuracy", obj_match > 0): the share of test pairs for which the method\'s prompt condition C widens the gap relative to the plain prompt, J(C) - J({}) > 0. Defined for methods that condition the prompt (EXACT variants: C = the injected attributes; Base: C = the serialized history) and for the Drift-style policy, whose gap over the plain model is w . d. An empty attribute set counts as not widening (gain 0).',
   preferenceAccuracy:
-    'Preference accuracy (Table 2 style, the paper\'s Section 6.2): the share of test pairs for which the method ranks the preferred response above the rejected one. Prompt-conditioning methods: J(C) > 0. Drift: w . d > 0. Unpersonalized model: J({}) > 0.',
+    'Preference accuracy (Table 2 style, the paper\'s Section 6.2): the share of test pairs for which the method ranks the preferred response above the rejected one. Prompt-conditioning methods: J(C) > 0. Drift-style reward model: w . d > 0, where d_i = J({a_i}) - J({}) is the difference of the attribute rewards r_i(x, y) = log p(y | x, a_i) - log p(y | x) between the two responses; it leaves out the plain model\'s own gap J({}), which every policy-level number includes. Drift-style policy pi(y | x) exp(w . r(x, y)): J({}) + w . d > 0. Unpersonalized model: J({}) > 0.',
   aggregation: 'Per seed: accuracy per user, averaged over users (macro, as in the paper\'s Section 6.2); reported as mean ± sample standard deviation over the seeds.',
 };
 
@@ -199,6 +199,7 @@ const outcomes = new Map<number, Map<string, Map<MethodId, Outcome[]>>>();
 const retrievalTopicMatch = new Map<string, number[]>(); // embedding -> per-seed share
 const retrievedRecovery: Array<{ seed: number; precision: number; recall: number }> = [];
 const historyStats: number[] = [];
+const shortHistoryStats: number[] = [];
 const globalSets: Array<{ seed: number; user: string; greedy?: string[]; top: string[]; freq: string[] }> = [];
 const driftWeights: Array<{ seed: number; user: string; top: Array<{ attribute: string; weight: number }> }> = [];
 
@@ -234,13 +235,13 @@ async function globalGreedy(train: ReadonlyArray<PlantedPair>, k: number): Promi
 }
 
 /** Base (C.1.1): the training history serialized into the user message, within the context. */
-async function historyPrompt(train: ReadonlyArray<PlantedPair>, test: ReadonlyArray<PlantedPair>): Promise<{ head: string; used: number }> {
+async function historyPrompt(train: ReadonlyArray<PlantedPair>, test: ReadonlyArray<PlantedPair>, maxTokens = Infinity): Promise<{ head: string; used: number }> {
   const count = async (s: string): Promise<number> => (await pool.primary.tokenize(s)).length;
   let longest = 0;
   for (const p of test) longest = Math.max(longest, (await count(p.prompt)) + Math.max(await count(p.chosen), await count(p.rejected)));
   const intro = 'My earlier choices between two replies (the one I preferred, and the one I rejected):\n\n';
   const outro = 'Reply to this in the style I prefer:\n';
-  const budget = info.contextSize - longest - (await count(intro + outro)) - 32;
+  const budget = Math.min(maxTokens, info.contextSize - longest - (await count(intro + outro)) - 32);
   let head = intro;
   let used = 0;
   let tokens = 0;
@@ -308,6 +309,9 @@ for (const seed of SEEDS) {
     // Base history.
     const history = await historyPrompt(train, test);
     historyStats.push(history.used / train.length);
+    // Sensitivity check: a short history (what fits in 256 tokens), nearer the lengths the model was trained on.
+    const shortHistory = await historyPrompt(train, test, 256);
+    shortHistoryStats.push(shortHistory.used);
 
     await mapPool(test, WORKERS, async (p) => {
       const sets = new Map<MethodId, string[]>();
@@ -356,8 +360,16 @@ for (const seed of SEEDS) {
       ]);
       const jh = hw! - hl!;
       record(seed, user.id, 'base-history', { gap: jh - j0 > 0, pref: jh > 0 });
-      // Drift.
-      record(seed, user.id, 'drift', { pref: driftMargin(drift, features(p)) > 0 });
+      const [sw, sl] = await scorer.scoreBatch([
+        { prompt: shortHistory.head + p.prompt, attributes: [], response: p.chosen },
+        { prompt: shortHistory.head + p.prompt, attributes: [], response: p.rejected },
+      ]);
+      const js2 = sw! - sl!;
+      record(seed, user.id, 'base-history-short', { gap: js2 - j0 > 0, pref: js2 > 0 });
+      // Drift: the reward model's ranking, and the decoding policy pi(y|x) exp(w . r(x, y)) (beta = 1).
+      const margin = driftMargin(drift, features(p));
+      record(seed, user.id, 'drift', { pref: margin > 0 });
+      record(seed, user.id, 'drift-policy', { gap: margin > 0, pref: j0 + margin > 0 });
     });
     evalProgress.update(++evalDone, `cache ${scorer.usage.hits} hits / ${scorer.usage.misses} misses`);
   }
@@ -448,6 +460,7 @@ function perSeed(method: MethodId, metric: 'gap' | 'pref', userIds = users.map((
 const METHODS: Array<{ id: MethodId; label: string; gap: boolean }> = [
   { id: 'none', label: 'Unpersonalized model (plain prompt)', gap: false },
   { id: 'base-history', label: 'Base: history injection (C.1.1)', gap: true },
+  { id: 'base-history-short', label: 'Base with a short history (at most 256 tokens), sensitivity check', gap: true },
   ...(GLOBAL_GREEDY ? [{ id: 'exact-global-greedy', label: 'EXACT without retrieval: greedy on mean gain F (Eq. 12-13)', gap: true }] : []),
   { id: 'exact-global-top', label: 'EXACT without retrieval: highest-objective index entry (C.5.2 literal)', gap: true },
   { id: 'exact-global-freq', label: 'EXACT without retrieval: 3 most frequent attributes', gap: true },
@@ -459,7 +472,8 @@ const METHODS: Array<{ id: MethodId; label: string; gap: boolean }> = [
         { id: `exact-vote-model@${K}`, label: `EXACT with top-${VOTE_M} vote, model embeddings`, gap: true },
       ]
     : []),
-  { id: 'drift', label: 'Drift-style: BT-fitted weights over attribute rewards', gap: false },
+  { id: 'drift', label: 'Drift-style reward model: sign of w . d (BT-fitted weights over attribute rewards)', gap: false },
+  { id: 'drift-policy', label: 'Drift-style as a decoding policy, pi exp(w . r), beta = 1', gap: true },
   { id: 'oracle-planted', label: 'Reference: the planted set injected (oracle)', gap: true },
 ];
 
@@ -543,7 +557,7 @@ const json = {
   },
   recovery: { perPair: recovery, firstPick, retrievedTop1Hash: retrievalRecovery, note: 'Planted sets have 2 attributes, so precision at k = 3 is at most 2/3.' },
   retrieval: { topicMatchTop1: Object.fromEntries([...retrievalTopicMatch].map(([k, v]) => [k, meanStd(v)])) },
-  baseHistory: { shareOfTrainingPairsThatFit: round(mean(historyStats)) },
+  baseHistory: { shareOfTrainingPairsThatFit: round(mean(historyStats)), shortHistoryPairs: round(mean(shortHistoryStats), 2) },
   globalSets,
   driftTopWeights: driftWeights,
   diagnostics: { chosenShorterThanRejected: plainPrefersShorter },
@@ -673,7 +687,9 @@ function shortLabel(id: string): string {
     [`exact-vote-hash@${K}`]: 'EXACT vote (hash)',
     [`exact-top1-model@${K}`]: 'EXACT top-1 (model emb.)',
     [`exact-vote-model@${K}`]: 'EXACT vote (model emb.)',
-    drift: 'Drift-style',
+    drift: 'Drift-style (reward)',
+    'drift-policy': 'Drift-style (policy)',
+    'base-history-short': 'Base (short history)',
     'oracle-planted': 'Oracle (planted set)',
   };
   return map[id] ?? id;

@@ -177,7 +177,8 @@ export function barChartSvg(options: {
         parts.push(`<line x1="${cx - 4}" x2="${cx + 4}" y1="${y(Math.min(1, v + e))}" y2="${y(Math.min(1, v + e))}" stroke="#222"/>`);
         parts.push(`<line x1="${cx - 4}" x2="${cx + 4}" y1="${y(Math.max(0, v - e))}" y2="${y(Math.max(0, v - e))}" stroke="#222"/>`);
       }
-      parts.push(`<text x="${x + (barW - 3) / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="9" fill="#333">${(100 * v).toFixed(0)}</text>`);
+      const labelAt = e !== undefined && Number.isFinite(e) && e > 0 ? Math.min(1, v + e) : v;
+      parts.push(`<text x="${x + (barW - 3) / 2}" y="${y(labelAt) - 4}" text-anchor="middle" font-size="9" fill="#333">${(100 * v).toFixed(0)}</text>`);
     });
     const lx = gx + (series.length * barW) / 2;
     const words = g.label.split(' ');

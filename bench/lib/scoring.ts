@@ -11,7 +11,8 @@ import type { LlamaEngineOptions, ScoreStats } from '../../src/engines/llama/lla
 import { LlamaScorer } from '../../src/engines/llama/llamaScorer';
 
 export const WORKER = new URL('../../src/engines/llama/scorerWorker.ts', import.meta.url);
-export const FIXTURE_MODEL = 'test/fixtures/model/exact-tiny.gguf';
+/** The project's tiny trained model; EXACT_FIXTURE_MODEL overrides it (as in the tests). */
+export const FIXTURE_MODEL = process.env.EXACT_FIXTURE_MODEL ?? 'test/fixtures/model/exact-tiny.gguf';
 
 /** Runs `fn` over the items with at most `concurrency` in flight; results in input order. */
 export async function mapPool<T, R>(items: ReadonlyArray<T>, concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
