@@ -36,7 +36,11 @@ run(process.execPath, ['scripts/build.mjs', '--production']);
 const stage = path.join(root, '.cache', 'vsix', target);
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
-for (const f of ['README.md', 'LICENSE', 'media', 'dist']) cpSync(path.join(root, f), path.join(stage, f), { recursive: true, filter: (src) => !src.endsWith('.map') });
+for (const f of ['LICENSE', 'media', 'dist']) cpSync(path.join(root, f), path.join(stage, f), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.includes(`media${path.sep}screenshots`) });
+
+// The marketplace page cannot show repository-relative images; the README in the .vsix leaves them out.
+const readme = readFileSync(path.join(root, 'README.md'), 'utf8').replace(/^!\[[^\]]*\]\((?!https:)[^)]*\)\n\n?/gm, '');
+writeFileSync(path.join(stage, 'README.md'), readme);
 
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 delete manifest.devDependencies;
