@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { seededRandom } from '../../src/core/exploration';
 
 // ---------------------------------------------------------------------------------------------
 // GGUF v3 writer
@@ -221,17 +222,6 @@ export function charVocabulary(vocabSize: number): Vocabulary {
 // Random llama weights
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: a small, fast, seeded 32-bit PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(rand: () => number, n: number, std: number): Float32Array {
   const out = new Float32Array(n);
@@ -289,7 +279,7 @@ export function buildRandomLlamaGguf(options: RandomLlamaOptions = {}): Buffer {
   if (nHead % nHeadKv !== 0) throw new RangeError('heads must be a multiple of headsKv.');
   const headDim = nEmbd / nHead;
   const vocab = charVocabulary(nVocab);
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const w = (n: number, std: number): Float32Array => normal(rand, n, std);
   const ones = (n: number): Float32Array => new Float32Array(n).fill(1);
   const std = 1 / Math.sqrt(nEmbd);

@@ -16,6 +16,7 @@
  */
 
 import { ATTRIBUTE_NAMES } from '../../src/core/attributes';
+import { seededRandom } from '../../src/core/exploration';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -24,17 +25,8 @@ import { ATTRIBUTE_NAMES } from '../../src/core/attributes';
 /** A deterministic source of floats in [0, 1). */
 export type Rng = () => number;
 
-/** mulberry32: small, fast, and good enough for sampling text. */
-export function makeRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the core's seeded PRNG): small, fast, and good enough for sampling text. */
+export const makeRng: (seed: number) => Rng = seededRandom;
 
 /** FNV-1a over the parts' string forms: derives stable sub-seeds. */
 export function hashSeed(...parts: ReadonlyArray<string | number>): number {

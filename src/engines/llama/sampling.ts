@@ -16,17 +16,7 @@ export interface SamplingOptions {
   readonly topP: number;
 }
 
-/** mulberry32: a small seeded 32-bit PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../core/exploration';
 
 /**
  * Picks a token from `sorted` (token, probability) pairs ordered from most to least likely, as
