@@ -8,4 +8,5 @@ bash scripts/setup.sh
 npm run typecheck
 npm run lint
 npm test
-npm run test:e2e
+bash test/e2e/setup-vscode-server.sh
+node --import tsx --test --test-reporter=spec --test-concurrency=1 test/e2e/*.test.ts

@@ -13,6 +13,10 @@
 #   EXACT_E2E_NO_APT  set to 1 to skip the apt step (then the packages must already be there)
 # Prints the paths at the end; test/e2e/harness.ts finds them on its own in the same folder.
 set -euo pipefail
+# When started from an npm script, the outer npm's environment (npm_node_execpath, NODE, npm_config_*)
+# would make the inner npm run code-server's postinstall under Node 20 instead of Node 24.
+for v in $(env | grep -o '^npm_[A-Za-z0-9_]*' || true); do unset "$v"; done
+unset NODE
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
