@@ -103,7 +103,8 @@ class Model(nn.Module):
 
 
 def load_model_gguf(path):
-    """The Model stored in a GGUF written by write_model_gguf (weights as float32)."""
+    """The Model stored in a GGUF written by write_model_gguf (weights as float32), with the file's
+    vocabulary attached as model.vocab."""
     meta, t = gguf.read_gguf(path)
     a = 'llama.'
     c = Config(vocab=int(meta[a + 'vocab_size']), dim=int(meta[a + 'embedding_length']), layers=int(meta[a + 'block_count']),
@@ -118,6 +119,8 @@ def load_model_gguf(path):
         for ours, theirs in ggml.items():
             names[f'blocks.{i}.{ours}.weight'] = f'blk.{i}.{theirs}.weight'
     model.load_state_dict({k: torch.from_numpy(t[v].copy()) for k, v in names.items()})
+    model.vocab = {'tokens': meta['tokenizer.ggml.tokens'], 'scores': meta['tokenizer.ggml.scores'],
+                   'types': meta['tokenizer.ggml.token_type']}
     return model.eval()
 
 

@@ -2,14 +2,17 @@
  * Checks the GGUF against PyTorch (reference.py's file, computed from the same weights) and the
  * GGUF's tokenizer against the training ids:
  *
- * 1. Exactness of the export: with an F32 KV cache, llama.cpp's next-token log-probs must equal
- *    PyTorch's float32 ones (max |diff| <= 1e-4 per token).
- * 2. The configuration the extension uses (llama.cpp's default F16 KV cache): compared with
- *    PyTorch emulating that cache's float16 roundings, mean |diff| <= 1e-3 per token and max
- *    |diff| <= 1e-2 (single roundings that land differently account for the max).
+ * 1. Exactness of the export: with an F32 KV cache, llama.cpp's next-token log-probs on the
+ *    all-F32 copy of the weights (reference.py --f32-copy; the model itself when it is F32) must
+ *    equal PyTorch's float32 ones: max |diff| <= 1e-4 per token.
+ * 2. The file as the extension runs it (its own weights, llama.cpp's default F16 KV cache) against
+ *    PyTorch in float32: mean |diff| <= 1e-3 per token, max <= 2e-2. What remains is llama.cpp's
+ *    float16 arithmetic (F16 weights make it round matmul inputs to float16; the KV cache is F16).
+ *    The comparison with PyTorch emulating the F16 KV cache is printed too.
  * 3. Detokenizing each conversation and tokenizing it again gives the same ids.
  *
- * Usage: npx tsx tools/train-fixture/verify.ts MODEL.gguf REF.json   (exit code 1 on failure)
+ * Usage: npx tsx tools/train-fixture/verify.ts MODEL.gguf REF.json [--f32-copy COPY.gguf]
+ * Exit code 1 on failure.
  */
 import { readFileSync } from 'node:fs';
 import type { Token } from 'node-llama-cpp';
@@ -48,23 +51,25 @@ const fmt = (a: Agreement): string => `mean |diff| ${a.mean.toExponential(2)}, m
 
 async function main(): Promise<void> {
   const [modelPath, refPath] = process.argv.slice(2);
-  if (modelPath === undefined || refPath === undefined) throw new Error('usage: verify.ts MODEL.gguf REF.json');
+  if (modelPath === undefined || refPath === undefined) throw new Error('usage: verify.ts MODEL.gguf REF.json [--f32-copy COPY.gguf]');
+  const copyIndex = process.argv.indexOf('--f32-copy');
+  const exactPath = copyIndex > 0 ? (process.argv[copyIndex + 1] as string) : modelPath;
   const examples = (JSON.parse(readFileSync(refPath, 'utf8')) as { examples: RefExample[] }).examples;
   let ok = true;
 
-  const exact = await loadFixture(modelPath, { kvCache: 'F32' });
+  const exact = await loadFixture(exactPath, { kvCache: 'F32' });
   const a = await agreement(exact, examples, 'logprobs_f32');
   const exactOk = a.max <= 1e-4;
-  console.log(`1. F32 KV cache vs PyTorch float32:                ${fmt(a)}  ${exactOk ? 'OK' : 'FAILED (max > 1e-4)'}`);
+  console.log(`1. F32 weights, F32 KV cache vs PyTorch float32:  ${fmt(a)}  ${exactOk ? 'OK' : 'FAILED (max > 1e-4)'}`);
   ok &&= exactOk;
   await exact.dispose();
 
   const fx = await loadFixture(modelPath);
-  const b = await agreement(fx, examples, 'logprobs');
-  const defaultOk = b.mean <= 1e-3 && b.max <= 1e-2;
-  console.log(`2. default F16 KV cache vs PyTorch emulating it:  ${fmt(b)}  ${defaultOk ? 'OK' : 'FAILED (mean > 1e-3 or max > 1e-2)'}`);
-  const c = await agreement(fx, examples, 'logprobs_f32');
-  console.log(`   (default F16 KV cache vs PyTorch float32:      ${fmt(c)})`);
+  const b = await agreement(fx, examples, 'logprobs_f32');
+  const defaultOk = b.mean <= 1e-3 && b.max <= 2e-2;
+  console.log(`2. the file, default F16 KV cache vs PyTorch:     ${fmt(b)}  ${defaultOk ? 'OK' : 'FAILED (mean > 1e-3 or max > 2e-2)'}`);
+  const c = await agreement(fx, examples, 'logprobs');
+  console.log(`   (vs PyTorch emulating the F16 KV cache:        ${fmt(c)})`);
   ok &&= defaultOk;
 
   let retokenized = 0;
