@@ -467,8 +467,9 @@ try {
 
 log('32k-vocabulary random model');
 async function vocabCost(vocabSize: number): Promise<{ vocabSize: number; buildMs: number; prefillMsPerToken: number; scoreMsPerScoredToken: number; ratio: number; cpuRatio: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'exact-perf-gguf-'));
   const t = performance.now();
-  const path = randomLlamaModelPath({ seed: 7, vocabSize, embeddingLength: 128, layers: 2 });
+  const path = randomLlamaModelPath({ seed: 7, vocabSize, embeddingLength: 128, layers: 2 }, dir); // built and written now
   const buildMs = performance.now() - t;
   const engine = await LlamaEngine.load(path, { threads: 1, contextSize: 1024 });
   try {
@@ -478,6 +479,7 @@ async function vocabCost(vocabSize: number): Promise<{ vocabSize: number; buildM
     return { vocabSize, buildMs: round(buildMs, 0), prefillMsPerToken: r.prefillMsPerToken, scoreMsPerScoredToken: r.scoreMsPerScoredToken, ratio: r.ratio, cpuRatio: r.cpuRatio };
   } finally {
     await engine.dispose();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 const vocab = [await vocabCost(1024), await vocabCost(32000)];
@@ -587,7 +589,7 @@ md.push('');
 md.push('## 5. Per-token scoring cost with a 32k vocabulary');
 md.push('');
 md.push(
-  `Random-weight llama models built on the fly (test/support/randomGguf.ts), d = 128, 2 layers, vocabulary 1024 vs 32000 (build ${vocab.map((v) => `${v.buildMs} ms`).join(' / ')}): ` +
+  `Random-weight llama models built on the fly (test/support/randomGguf.ts), d = 128, 2 layers, vocabulary 1024 vs 32000 (built and written in ${vocab.map((v) => `${v.buildMs} ms`).join(' / ')}): ` +
     `scoring costs ${v32.scoreMsPerScoredToken} ms per scored token at 32k vs ${vocab[0]!.scoreMsPerScoredToken} ms at 1024 (prefill ${v32.prefillMsPerToken} vs ${vocab[0]!.prefillMsPerToken} ms/token). ` +
     `At that rate the ${indexingThroughput.scoredTokensPerPair} scored tokens of one greedy pair (k = 3, 42 attributes, prefix reuse) take about ${estimatePerPairSeconds} s ` +
     'for the per-token distribution overhead alone, before the larger model\'s own compute.',

@@ -488,6 +488,15 @@ const results = METHODS.map((m) => ({
   consistentUsers: { gap: m.gap ? meanStd(perSeed(m.id, 'gap', consistentUsers)) : undefined, pref: meanStd(perSeed(m.id, 'pref', consistentUsers)) },
 }));
 
+/** Per user, mean over seeds (JSON only). */
+const perUser = users.map((u) => ({
+  user: u.id,
+  shifts: shifts(u),
+  methods: Object.fromEntries(
+    METHODS.map((m) => [m.id, { gap: m.gap ? round(mean(perSeed(m.id, 'gap', [u.id]))) : null, pref: round(mean(perSeed(m.id, 'pref', [u.id]))) }]),
+  ),
+}));
+
 const kSweep = embeddings.map(({ name }) => ({
   embedding: name,
   top1: KS.map((k) => ({ k, gap: meanStd(perSeed(`exact-top1-${name}@${k}`, 'gap')), pref: meanStd(perSeed(`exact-top1-${name}@${k}`, 'pref')) })),
@@ -547,6 +556,7 @@ const json = {
   },
   definitions: DEFINITIONS,
   results,
+  perUser,
   kSweep,
   table7: {
     ...table7,

@@ -161,8 +161,8 @@ export function barChartSvg(options: {
   if (options.reference !== undefined) {
     const ry = y(options.reference.value);
     parts.push(`<line x1="${left}" x2="${width - 10}" y1="${ry}" y2="${ry}" stroke="#999" stroke-dasharray="4 3"/>`);
-    parts.push(`<line x1="${width - 250}" x2="${width - 226}" y1="${top - 12}" y2="${top - 12}" stroke="#999" stroke-dasharray="4 3"/>`);
-    parts.push(`<text x="${width - 222}" y="${top - 8}" fill="#555">${esc(`${options.reference.label} (${(100 * options.reference.value).toFixed(0)}%)`)}</text>`);
+    parts.push(`<line x1="${width - 250}" x2="${width - 226}" y1="36" y2="36" stroke="#999" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${width - 222}" y="40" fill="#555">${esc(`${options.reference.label} (${(100 * options.reference.value).toFixed(0)}%)`)}</text>`);
   }
   groups.forEach((g, gi) => {
     const gx = left + 12 + gi * groupW;
