@@ -97,14 +97,20 @@ try {
   let total = pairs.length;
   let done = 0;
   const tIndex = performance.now();
-  const draw = (note: string): void => {
+  let note = '';
+  let spin = 0;
+  const draw = (text = note): void => {
+    note = text;
     const secs = ((performance.now() - tIndex) / 1000).toFixed(0);
-    const line = `   ${bar(done / Math.max(1, total), 30)} ${done}/${total}  ${secs}s  ${note}`;
+    const spinner = note === '' ? ' ' : '|/-\\'[spin++ % 4];
+    const line = `   ${bar(done / Math.max(1, total), 30)} ${done}/${total}  ${secs}s ${spinner} ${note}`;
     if (tty) out.write(`\r\x1b[K${line.slice(0, (out.columns ?? 120) - 1)}`);
   };
+  // Keep the bar alive while a pair is scored (a pair is a few seconds of llama.cpp work).
+  const ticker = tty ? setInterval(() => draw(), 250) : undefined;
   queue.onEvent((e) => {
     if (e.type === 'queued') total = e.total;
-    else if (e.type === 'started') draw(`scoring choice ${e.position}…`);
+    else if (e.type === 'started') draw(`scoring choice ${e.position}: 3 greedy rounds over ${library.length} attributes`);
     else if (e.type === 'done') {
       done = e.position;
       draw('');
@@ -113,7 +119,7 @@ try {
       draw('');
     } else if (e.type === 'failed') out.write(`${tty ? '\r\x1b[K' : ''}   choice ${e.position} failed: ${e.error}\n`);
   });
-  const summary = await queue.run();
+  const summary = await queue.run().finally(() => clearInterval(ticker));
   if (tty) out.write('\r\x1b[K');
   say(`   ${bar(1, 30)} ${summary.done}/${summary.total} indexed in ${(summary.durationMs / 1000).toFixed(1)} s (${summary.reason})`);
   if (summary.reason !== 'complete') throw new Error(`Indexing ended: ${summary.reason} ${summary.error ?? ''}`);

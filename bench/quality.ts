@@ -161,8 +161,14 @@ function greedyUpTo(p: PlantedPair, k: number): Promise<SelectionResult> {
 }
 
 /** The greedy selection at budget k: the first k steps of the k_max run (greedy is nested). */
-function atK(sel: SelectionResult, k: number): { attributes: string[]; objective: number; gain: number } {
-  const steps = sel.steps.slice(0, k);
+function atK(sel: SelectionResult, k: number, nonNegative = false): { attributes: string[]; objective: number; gain: number } {
+  let steps = sel.steps.slice(0, k);
+  // B.1.2's non-negativity filter stops at the first attribute whose marginal gain is not positive:
+  // the same as greedySelect(..., { nonNegative: true }), read off the unfiltered run.
+  if (nonNegative) {
+    const stop = steps.findIndex((st) => !(st.marginalGain > 0));
+    if (stop >= 0) steps = steps.slice(0, stop);
+  }
   const objective = steps.length === 0 ? sel.baseObjective : steps[steps.length - 1]!.objective;
   return { attributes: steps.map((s) => s.attribute), objective, gain: objective - sel.baseObjective };
 }
@@ -264,8 +270,8 @@ for (const seed of SEEDS) {
   for (const user of users) {
     const { train, test } = splitPairs(pairsByUser.get(user.id)!, seed * 1000 + users.indexOf(user));
     // The index at budget k, as the product builds it (gain filter, prompt deduplication).
-    const indexAt = (k: number, emb: Map<string, number[]>): MemoryItem[] => {
-      const selections: PairSelection[] = train.map((p) => ({ pairId: p.id, prompt: p.prompt, ...atK(greedy.get(p.id)!, k) }));
+    const indexAt = (k: number, emb: Map<string, number[]>, nonNegative = false): MemoryItem[] => {
+      const selections: PairSelection[] = train.map((p) => ({ pairId: p.id, prompt: p.prompt, ...atK(greedy.get(p.id)!, k, nonNegative) }));
       return buildIndexEntries(selections).map((e) => ({ id: e.pairId, prompt: e.prompt, attributes: e.attributes, embedding: emb.get(e.pairId)! }));
     };
     const topicOf = new Map(train.map((p) => [p.id, p.topic]));
@@ -319,6 +325,12 @@ for (const seed of SEEDS) {
       sets.set('exact-global-freq', freq);
       if (gGreedy !== undefined) sets.set('exact-global-greedy', gGreedy);
       sets.set('oracle-planted', [...p.planted]);
+      {
+        const items = indexAt(K, hashVectors, true);
+        const q = hashVectors.get(p.id)!;
+        sets.set(`exact-top1-hash-nonneg@${K}`, retrieveAttributes(q, items, { mode: 'top1' }).attributes);
+        sets.set(`exact-vote-hash-nonneg@${K}`, retrieveAttributes(q, items, { mode: 'vote', m: VOTE_M, k: K }).attributes);
+      }
       for (const { name, vectors } of embeddings) {
         const q = vectors.get(p.id)!;
         for (const k of KS.includes(K) ? KS : [K, ...KS]) {
@@ -466,6 +478,8 @@ const METHODS: Array<{ id: MethodId; label: string; gap: boolean }> = [
   { id: 'exact-global-freq', label: 'EXACT without retrieval: 3 most frequent attributes', gap: true },
   { id: `exact-top1-hash@${K}`, label: 'EXACT with top-1 retrieval (paper), hash embedder', gap: true },
   { id: `exact-vote-hash@${K}`, label: `EXACT with top-${VOTE_M} vote (ours), hash embedder`, gap: true },
+  { id: `exact-top1-hash-nonneg@${K}`, label: 'EXACT with top-1 retrieval, non-negativity filter (B.1.2: greedy stops at a non-positive gain)', gap: true },
+  { id: `exact-vote-hash-nonneg@${K}`, label: `EXACT with top-${VOTE_M} vote, non-negativity filter`, gap: true },
   ...(MODEL_EMBEDDINGS
     ? [
         { id: `exact-top1-model@${K}`, label: 'EXACT with top-1 retrieval, model embeddings', gap: true },
@@ -695,6 +709,8 @@ function shortLabel(id: string): string {
     'exact-global-freq': 'EXACT global (frequent)',
     [`exact-top1-hash@${K}`]: 'EXACT top-1 (hash)',
     [`exact-vote-hash@${K}`]: 'EXACT vote (hash)',
+    [`exact-top1-hash-nonneg@${K}`]: 'EXACT top-1, gain > 0 filter',
+    [`exact-vote-hash-nonneg@${K}`]: 'EXACT vote, gain > 0 filter',
     [`exact-top1-model@${K}`]: 'EXACT top-1 (model emb.)',
     [`exact-vote-model@${K}`]: 'EXACT vote (model emb.)',
     drift: 'Drift-style (reward)',
