@@ -17,6 +17,7 @@
 
 import { ATTRIBUTE_NAMES } from '../../src/core/attributes';
 import { seededRandom } from '../../src/core/exploration';
+import { attributeBlock, buildAttributedPrompt } from '../../src/core/prompt';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -583,15 +584,11 @@ export function sampleAttributeSet(rng: Rng, size?: number): string[] {
   return set;
 }
 
-/** The paper's attribute block: `Attributes: <A, B>`. */
-export function formatAttributeBlock(attributes: ReadonlyArray<string>): string {
-  return `Attributes: <${attributes.join(', ')}>`;
-}
+/** The paper's attribute block, `Attributes: <A, B>` (the core's, so training data matches the extension). */
+export const formatAttributeBlock = attributeBlock;
 
 /** The user message: the prompt alone, or the prompt, a newline and the attribute block. */
-export function userContent(promptText: string, attributes: ReadonlyArray<string>): string {
-  return attributes.length === 0 ? promptText : `${promptText}\n${formatAttributeBlock(attributes)}`;
-}
+export const userContent = buildAttributedPrompt;
 
 // ---------------------------------------------------------------------------------------------
 // Responses
