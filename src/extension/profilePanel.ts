@@ -82,7 +82,7 @@ export class ProfilePanel implements vscode.Disposable {
         createdAt: p.createdAt,
         edited: p.override !== undefined,
       }));
-    const key = `${items.length}:${items.map((i) => `${i.id}=${i.attributes.join('|')}`).join(',')}`;
+    const key = accuracyKey(items);
     const cached = this.accuracyCache?.key === key ? this.accuracyCache : undefined;
     return {
       frequencies: attributeFrequencies(items),
@@ -112,7 +112,7 @@ export class ProfilePanel implements vscode.Disposable {
   /** Leave-one-out C.5.2 accuracy with the real scorer; runs in the background, then re-posts. */
   private async computeAccuracy(memory: PreferenceMemory, data: ProfileData): Promise<void> {
     const items = await memory.memoryItems();
-    const key = `${items.length}:${items.map((i) => `${i.id}=${i.attributes.join('|')}`).join(',')}`;
+    const key = accuracyKey(items);
     try {
       const [selection, embedder] = await Promise.all([this.runtime.scorer(), this.runtime.embedder()]);
       const s = this.runtime.settings;
@@ -192,4 +192,9 @@ export class ProfilePanel implements vscode.Disposable {
     this.panel?.dispose();
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** Identifies the learned entries an accuracy figure was computed for. */
+function accuracyKey(items: ReadonlyArray<{ id: string; attributes: ReadonlyArray<string> }>): string {
+  return `${items.length}:${items.map((i) => `${i.id}=${i.attributes.join('|')}`).join(',')}`;
 }
