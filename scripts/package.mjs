@@ -38,8 +38,11 @@ rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 for (const f of ['LICENSE', 'media', 'dist']) cpSync(path.join(root, f), path.join(stage, f), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.includes(`media${path.sep}screenshots`) });
 
-// The marketplace page cannot show repository-relative images; the README in the .vsix leaves them out.
-const readme = readFileSync(path.join(root, 'README.md'), 'utf8').replace(/^!\[[^\]]*\]\((?!https:)[^)]*\)\n\n?/gm, '');
+// The marketplace page cannot resolve repository-relative images or links (vsce refuses them without a
+// repository URL): the README in the .vsix drops such images and keeps such links as plain text.
+const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+  .replace(/^!\[[^\]]*\]\((?!https:)[^)]*\)\n\n?/gm, '')
+  .replace(/(?<!!)\[([^\]]*)\]\((?!https?:|#|mailto:)[^)]*\)/g, '$1');
 writeFileSync(path.join(stage, 'README.md'), readme);
 
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));

@@ -13,14 +13,14 @@ import { CONFLICTING_PAIRS, heldOutPrompts, makeRng, sampleAttributeSet, writeRe
 import { LlamaEngine } from '../../src/engines/llama/llamaEngine';
 
 const FIXTURE = process.env.EXACT_FIXTURE_MODEL ?? fileURLToPath(new URL('../fixtures/model/exact-tiny.gguf', import.meta.url));
-const skip = existsSync(FIXTURE) ? false : `no fixture model at ${FIXTURE} yet`;
 
 const conflict = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean =>
   a.some((x) => b.includes(x) || CONFLICTING_PAIRS.some(([p, q]) => (p === x && b.includes(q)) || (q === x && b.includes(p))));
 
-describe('fixture model', { skip }, () => {
+describe('fixture model', () => {
   let engine: LlamaEngine;
   before(async () => {
+    assert.ok(existsSync(FIXTURE), `no fixture model at ${FIXTURE}: it is committed; rebuild it with bash tools/train-fixture/build.sh`);
     engine = await LlamaEngine.load(FIXTURE, { contextSize: 1024 });
   });
   after(async () => engine?.dispose());

@@ -4,7 +4,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ScoreRequest } from '../../src/core';
@@ -15,6 +17,7 @@ import { buildRandomLlamaGguf, randomLlamaModelPath } from '../support/randomGgu
 import { PrefixReference } from '../support/llamaReference';
 
 const MODEL = randomLlamaModelPath({ seed: 7 });
+const MODEL_FILE_MODULE = fileURLToPath(new URL('../../src/engines/llama/modelFile.ts', import.meta.url));
 
 /** A greedy-selection-like batch: one prompt, several attribute sets, two responses each. */
 function pairBatch(prompt = 'How do I boil an egg?'): ScoreRequest[] {
@@ -332,12 +335,23 @@ describe('LlamaEngine errors', () => {
     assert.match((await loadError(empty)).message, /it is empty/u);
   });
 
-  test('an unreadable file', { skip: process.getuid?.() === 0 ? 'root reads everything' : false }, async () => {
+  test('an unreadable file', async () => {
     const path = join(dir, 'locked.gguf');
     writeFileSync(path, buildRandomLlamaGguf({ vocabSize: 400 }), { mode: 0o000 });
-    const e = await loadError(path);
-    assert.equal(e.code, 'UNREADABLE');
-    assert.match(e.message, /Cannot read the model file .*Check its permissions/u);
+    if (process.getuid?.() !== 0) {
+      const e = await loadError(path);
+      assert.equal(e.code, 'UNREADABLE');
+      assert.match(e.message, /Cannot read the model file .*Check its permissions/u);
+      return;
+    }
+    // Root reads everything (CI runs as root), so the check runs as the unprivileged user "nobody".
+    chmodSync(dir, 0o755);
+    const script = `import(${JSON.stringify(MODEL_FILE_MODULE)}).then((m) => m.checkModelFile(${JSON.stringify(path)}))` +
+      '.then(() => console.log(JSON.stringify({ ok: true })), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })))';
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '-e', script], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
+    const e = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { code?: string; message?: string };
+    assert.equal(e.code, 'UNREADABLE', out);
+    assert.match(e.message ?? '', /Cannot read the model file .*Check its permissions/u);
   });
 
   test('an unsupported architecture', async () => {
