@@ -77,8 +77,6 @@ line('512 vocab, short prompt, reuse', await measure(small, {}, shortRound));
 line('512 vocab, short prompt, no reuse', await measure(small, { prefixReuse: false }, shortRound));
 line('512 vocab, long prompt, reuse', await measure(small, {}, longRound));
 line('512 vocab, long prompt, no reuse', await measure(small, { prefixReuse: false }, longRound));
-line('512 vocab, long prompt, reuse, 2 sequences', await measure(small, { sequences: 2 }, longRound));
-line('512 vocab, long prompt, reuse, 4 sequences', await measure(small, { sequences: 4 }, longRound));
 line('512 vocab, long prompt, reuse, 2 threads', await measure(small, { threads: 2 }, longRound));
 
 const wide: RandomLlamaOptions = { seed: 7, vocabSize: 32000, embeddingLength: 128, layers: 2 };

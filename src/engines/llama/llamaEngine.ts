@@ -22,8 +22,10 @@
  * share a prompt (and, within those, an attribute set) are neighbours. Before each sequence the KV
  * cache is rewound (`eraseContextTokenRanges`) to the longest common prefix with the previous
  * one, and only the rest is evaluated; the last shared token is evaluated again when its
- * next-token distribution is needed (it is not cached). With `sequences` > 1 the ordered batch is
- * split into contiguous runs that are evaluated on parallel context sequences.
+ * next-token distribution is needed (it is not cached). One context sequence: with several
+ * sequences evaluating at once, node-llama-cpp 3.21.1 now and then scored a sequence against the
+ * wrong distributions (log-likelihoods off by hundreds of nats, a different request each run), and
+ * on 2 cores parallel sequences were no faster anyway.
  */
 import { availableParallelism } from 'node:os';
 import { randomInt } from 'node:crypto';
@@ -64,8 +66,6 @@ export interface LlamaEngineOptions {
   readonly batchSize?: number;
   /** Lowest log-probability one token can contribute (default -100). */
   readonly logProbFloor?: number;
-  /** Parallel context sequences used for scoring (default 1; see the README on measuring it). */
-  readonly sequences?: number;
   /** Score the format's end-of-turn marker after the response (default true). */
   readonly scoreEnd?: boolean;
   /** Reuse the KV cache between sequences sharing a prefix (default true; false is for checks). */
@@ -86,7 +86,6 @@ export interface LlamaModelInfo {
   readonly eos: number | null;
   readonly sizeBytes: number;
   readonly threads: number;
-  readonly sequences: number;
 }
 
 export interface TokenScore {
@@ -249,7 +248,7 @@ export class LlamaEngine {
     private readonly path: string,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
-    private readonly sequences: LlamaContextSequence[],
+    private readonly sequence: LlamaContextSequence,
     private readonly threads: number,
     options: LlamaEngineOptions,
   ) {
@@ -277,7 +276,6 @@ export class LlamaEngine {
   static async load(modelPath: string, options: LlamaEngineOptions = {}): Promise<LlamaEngine> {
     await checkModelFile(modelPath);
     const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
-    const nSequences = Math.max(1, Math.floor(options.sequences ?? 1));
     const llama = await llamaRuntime(options.gpu ?? false);
     let model: LlamaModel;
     recentLogs.length = 0;
@@ -301,12 +299,11 @@ export class LlamaEngine {
       const context = await model.createContext({
         contextSize,
         batchSize: Math.max(8, Math.floor(options.batchSize ?? Math.min(contextSize, 512))),
-        sequences: nSequences,
+        sequences: 1,
         flashAttention: false,
         threads,
       });
-      const sequences = Array.from({ length: nSequences }, () => context.getSequence());
-      return new LlamaEngine(modelPath, model, context, sequences, threads, options);
+      return new LlamaEngine(modelPath, model, context, context.getSequence(), threads, options);
     } catch (e) {
       await model.dispose();
       throw e instanceof ModelFileError ? e : new Error(`Could not create a llama.cpp context for ${modelPath}: ${e instanceof Error ? e.message : String(e)}. Try a smaller contextSize.`);
@@ -329,7 +326,6 @@ export class LlamaEngine {
       eos: this.model.tokens.eos,
       sizeBytes: this.model.size,
       threads: this.threads,
-      sequences: this.sequences.length,
     };
   }
 
@@ -393,44 +389,23 @@ export class LlamaEngine {
       const order = [...prepared].sort((a, b) => compareTokens(a.tokens, b.tokens) || a.index - b.index);
       const results: ScoreDetail[] = new Array(requests.length);
       const t0 = performance.now();
-      // Contiguous runs of the ordered batch, one per sequence, balanced by token count.
-      const runs: PreparedSequence[][] = this.sequences.map(() => []);
-      const total = order.reduce((s, p) => s + p.tokens.length, 0);
-      let acc = 0;
-      for (const p of order) {
-        const r = Math.min(runs.length - 1, Math.floor((acc * runs.length) / Math.max(1, total)));
-        runs[r]!.push(p);
-        acc += p.tokens.length;
-      }
-      const controller = new AbortController();
-      const onAbort = (): void => controller.abort();
-      signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        await Promise.all(
-          runs.map(async (run, s) => {
-            try {
-              for (const p of run) {
-                throwIfAborted(controller.signal);
-                results[p.index] = await this.scoreOne(this.sequences[s]!, p, controller.signal);
-              }
-            } catch (e) {
-              controller.abort(); // stop the other sequences too
-              throw e;
-            }
-          }),
-        );
+        for (const p of order) {
+          throwIfAborted(signal);
+          results[p.index] = await this.scoreOne(p, signal);
+        }
       } catch (e) {
         if (signal?.aborted === true) throw abortError();
         throw e;
       } finally {
-        signal?.removeEventListener('abort', onAbort);
         this.stats.milliseconds += performance.now() - t0;
       }
       return results;
     });
   }
 
-  private async scoreOne(seq: LlamaContextSequence, p: PreparedSequence, signal: AbortSignal): Promise<ScoreDetail> {
+  private async scoreOne(p: PreparedSequence, signal: AbortSignal | undefined): Promise<ScoreDetail> {
+    const seq = this.sequence;
     const { tokens, start } = p;
     const n = tokens.length;
     this.stats.sequences += 1;
@@ -508,7 +483,7 @@ export class LlamaEngine {
   ): Promise<GenerateResult> {
     this.ensureOpen();
     throwIfAborted(signal);
-    const seq = this.sequences[0]!;
+    const seq = this.sequence;
     const text = 'raw' in input ? input.raw : renderPrompt(this.promptFormat, input.prompt, input.attributes ?? []);
     const prompt = this.model.tokenize(text, true);
     if (prompt.length === 0) throw new Error('The prompt is empty.');
