@@ -27,6 +27,7 @@ import {
   type LogLikelihoodScorer,
   type ScoreRequest,
   type SelectionResult,
+  type GeneratedText,
   type TextGenerator,
 } from '../src/core';
 import { LocalHashEmbedder } from '../src/engines/embeddings';
@@ -347,12 +348,12 @@ class TimedGenerator implements TextGenerator {
   ms = 0;
   tokens = 0;
   constructor(private readonly inner: LlamaScorer) {}
-  async generate(prompt: string, attributes: ReadonlyArray<string>, options: GenerationOptions, onToken?: (t: string) => void, signal?: AbortSignal): Promise<string> {
+  async generate(prompt: string, attributes: ReadonlyArray<string>, options: GenerationOptions, onToken?: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
     const t = performance.now();
     try {
       const r = await this.inner.generateStream({ prompt, attributes: [...attributes] }, options, onToken === undefined ? undefined : (c) => c.text !== '' && onToken(c.text), signal);
       this.tokens += r.tokens.length;
-      return r.text;
+      return { text: r.text, stoppedAtLimit: r.doneReason === 'length' };
     } finally {
       this.ms += performance.now() - t;
     }

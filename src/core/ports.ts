@@ -36,6 +36,12 @@ export interface GenerationOptions {
   seed?: number;
 }
 
+/** What a generator wrote, and whether it ran into the token limit (so the text may be cut short). */
+export interface GeneratedText {
+  readonly text: string;
+  readonly stoppedAtLimit: boolean;
+}
+
 /** Streams a response for a prompt (the engine applies the chat template). */
 export interface TextGenerator {
   generate(
@@ -44,7 +50,7 @@ export interface TextGenerator {
     options: GenerationOptions,
     onToken?: (text: string) => void,
     signal?: AbortSignal,
-  ): Promise<string>;
+  ): Promise<GeneratedText>;
 }
 
 /** A recorded choice: the user preferred `chosen` over `rejected` for `prompt`. */

@@ -99,10 +99,10 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       for (const plan of plans) {
         let text = '';
         try {
-          text = await personalizer.generateDraft(prompt, plan, (t) => {
+          ({ text } = await personalizer.generateDraft(prompt, plan, (t) => {
             text += t;
             this.post({ type: 'draftToken', requestId, slot: plan.slot, text: t });
-          }, controller.signal);
+          }, controller.signal));
         } catch (e) {
           if (!isAbort(e)) throw e;
           stopped = true;

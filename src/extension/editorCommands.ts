@@ -3,7 +3,7 @@
  * optional inline completion provider.
  */
 import * as vscode from 'vscode';
-import { completionPrompt, rewritePrompt, type Retrieval } from '../services/personalizer';
+import { completionContextChars, completionPrompt, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
 import { showError, signalFrom } from './errors';
 import type { ExactRuntime } from './runtime';
 
@@ -51,7 +51,8 @@ async function generateWithProgress(
   runtime: ExactRuntime,
   title: string,
   prompt: string,
-): Promise<{ text: string; retrieval: Retrieval } | undefined> {
+  maxTokens?: number,
+): Promise<{ text: string; stoppedAtLimit: boolean; retrieval: Retrieval } | undefined> {
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title, cancellable: true },
     async (progress, token) => {
@@ -63,7 +64,7 @@ async function generateWithProgress(
       const result = await personalizer.generate(prompt, (t) => {
         chars += t.length;
         progress.report({ message: `${chars} characters written…` });
-      }, signal);
+      }, signal, maxTokens);
       return token.isCancellationRequested ? undefined : result;
     },
   );
@@ -91,7 +92,8 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     });
     if (instruction === undefined) return;
     const version = editor.document.version;
-    const result = await generateWithProgress(runtime, 'EXACT: Rewriting', rewritePrompt(original, instruction));
+    const budget = rewriteTokenBudget(original);
+    const result = await generateWithProgress(runtime, 'EXACT: Rewriting', rewritePrompt(original, instruction), budget);
     if (!result) return;
     const rewritten = result.text.trim();
     runtime.output.info(`Rewrite used ${describe(result.retrieval)}`);
@@ -100,7 +102,15 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     const uri = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: doc.uri.path, query: String(Date.now()) });
     preview.set(uri, proposed);
     await vscode.commands.executeCommand('vscode.diff', doc.uri, uri, `EXACT rewrite: ${result.retrieval.attributes.join(', ') || 'no attributes'} (preview)`, { preview: true });
-    const choice = await vscode.window.showInformationMessage(`EXACT rewrote with ${describe(result.retrieval)}`, 'Accept', 'Reject');
+    const explained = `EXACT rewrote with ${describe(result.retrieval)}`;
+    // A rewrite that ran into the token limit may end mid-sentence: say so before it can replace the original.
+    const choice = result.stoppedAtLimit
+      ? await vscode.window.showWarningMessage(
+          `${explained} The rewrite reached the token limit (${Math.max(budget, runtime.settings.decoding.maxTokens)} tokens) and may be cut short: check its end in the diff before accepting.`,
+          'Accept',
+          'Reject',
+        )
+      : await vscode.window.showInformationMessage(explained, 'Accept', 'Reject');
     preview.delete(uri);
     await closeDiff(uri);
     if (choice !== 'Accept') return;
@@ -143,7 +153,8 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
     return;
   }
   const position = editor.selection.active;
-  const before = textBefore(editor.document, position, runtime.settings.maxInputChars);
+  const s = runtime.settings;
+  const before = textBefore(editor.document, position, completionContextChars(s.ollama.numCtx ?? 4096, s.decoding.maxTokens, s.maxInputChars));
   try {
     (await runtime.personalizer()).checkInput(before, 'text before the cursor');
     const version = editor.document.version;

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { OllamaError, OllamaModelNotFoundError, OllamaNotRunningError } from '../engines/ollama/errors';
 import { ScorerUnavailableError } from '../engines/scorerSelection';
-import { EmptyInputError, InputTooLargeError } from '../services/personalizer';
+import { ContextTooSmallError, EmptyInputError, InputTooLargeError } from '../services/personalizer';
 import { errorText } from './runtime';
 
 export function isAbort(e: unknown): boolean {
@@ -13,7 +13,7 @@ export async function showError(e: unknown, output: vscode.LogOutputChannel, con
   if (isAbort(e)) return;
   const text = `EXACT: ${context}${errorText(e)}`;
   output.error(text);
-  if (e instanceof EmptyInputError || e instanceof InputTooLargeError) {
+  if (e instanceof EmptyInputError || e instanceof InputTooLargeError || e instanceof ContextTooSmallError) {
     void vscode.window.showWarningMessage(text);
     return;
   }

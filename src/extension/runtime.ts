@@ -128,6 +128,7 @@ export class ExactRuntime implements vscode.Disposable {
       ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor } : {}),
       decoding: s.decoding,
       maxInputChars: s.maxInputChars,
+      ...(s.ollama.numCtx !== undefined ? { contextTokens: s.ollama.numCtx } : {}),
     };
   }
 

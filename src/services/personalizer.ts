@@ -15,6 +15,7 @@ import {
   type LogLikelihoodScorer,
   type RetrievalMode,
   type RetrievalResult,
+  type GeneratedText,
   type TextGenerator,
 } from '../core';
 import type { PreferenceMemory, StoredPair } from '../storage';
@@ -28,6 +29,8 @@ export interface PersonalizerSettings {
   readonly decoding: GenerationOptions;
   /** Longest prompt or selection accepted, in characters. */
   readonly maxInputChars: number;
+  /** Tokens the generation model's context holds (Ollama's num_ctx); prompt and output must fit. */
+  readonly contextTokens?: number;
 }
 
 export interface Retrieval extends RetrievalResult {
@@ -47,6 +50,36 @@ export class InputTooLargeError extends Error {
     this.name = 'InputTooLargeError';
   }
 }
+
+/** The prompt plus the room its answer needs does not fit the model's context. */
+export class ContextTooSmallError extends Error {
+  constructor(promptTokens: number, outputTokens: number, contextTokens: number) {
+    super(
+      `The text is about ${promptTokens.toLocaleString('en-US')} tokens and its answer needs room for up to ${outputTokens.toLocaleString('en-US')} more, ` +
+        `but the model's context holds ${contextTokens.toLocaleString('en-US')} (setting "exact.ollama.contextLength"). ` +
+        'Select a shorter passage, or raise the setting if the model supports a longer context.',
+    );
+    this.name = 'ContextTooSmallError';
+  }
+}
+
+/** Tokens a text will take, erring high (about 3 characters a token; English prose averages about 4). */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 3);
+}
+
+/** Room a rewrite of `text` needs: as long as the original and half again, plus a little. */
+export function rewriteTokenBudget(text: string): number {
+  return Math.ceil(estimateTokens(text) * 1.5) + 64;
+}
+
+/** Characters of text before the cursor that fit the context next to a completion of `outputTokens`. */
+export function completionContextChars(contextTokens: number, outputTokens: number, maxInputChars: number): number {
+  return Math.max(0, Math.min(maxInputChars, (contextTokens - outputTokens - PROMPT_OVERHEAD_TOKENS) * 3));
+}
+
+/** Chat template, attribute block and instruction around the user's text. */
+const PROMPT_OVERHEAD_TOKENS = 96;
 
 export class EmptyInputError extends Error {
   constructor(what: string) {
@@ -106,6 +139,14 @@ export class Personalizer {
     return text;
   }
 
+  /** Throws ContextTooSmallError when `prompt` and `outputTokens` more cannot fit the model's context. */
+  checkFits(prompt: string, outputTokens = this.settings.decoding.maxTokens ?? 0): void {
+    const context = this.settings.contextTokens;
+    if (context === undefined) return;
+    const promptTokens = estimateTokens(prompt) + PROMPT_OVERHEAD_TOKENS;
+    if (promptTokens + outputTokens > context) throw new ContextTooSmallError(promptTokens, outputTokens, context);
+  }
+
   /** Algorithm 2, step 1: embed the prompt and retrieve attributes from the memory. */
   async retrieve(prompt: string, signal?: AbortSignal): Promise<Retrieval> {
     const [query] = await this.embedder.embed([prompt], signal);
@@ -119,17 +160,23 @@ export class Personalizer {
     return { ...r, why: explainRetrieval(r) };
   }
 
-  /** Algorithm 2, step 2: generate with the retrieved attributes injected. */
-  async generate(prompt: string, onToken?: (t: string) => void, signal?: AbortSignal): Promise<{ text: string; retrieval: Retrieval }> {
+  /**
+   * Algorithm 2, step 2: generate with the retrieved attributes injected. `maxTokens` raises the
+   * token limit above the setting for this call (a rewrite must have room for all of its input).
+   */
+  async generate(prompt: string, onToken?: (t: string) => void, signal?: AbortSignal, maxTokens?: number): Promise<GeneratedText & { retrieval: Retrieval }> {
     this.checkInput(prompt, 'prompt');
+    const decoding = maxTokens === undefined ? this.settings.decoding : { ...this.settings.decoding, maxTokens: Math.max(maxTokens, this.settings.decoding.maxTokens ?? 0) };
+    this.checkFits(prompt, decoding.maxTokens);
     const retrieval = await this.retrieve(prompt, signal);
-    const text = await this.generator.generate(prompt, retrieval.attributes, this.settings.decoding, onToken, signal);
-    return { text, retrieval };
+    const generated = await this.generator.generate(prompt, retrieval.attributes, decoding, onToken, signal);
+    return { ...generated, retrieval };
   }
 
   /** Draft A uses the retrieved attributes; draft B explores a contrasting set, so the choice teaches something. */
   async planDrafts(prompt: string, signal?: AbortSignal, seed = Date.now()): Promise<DraftPlan[]> {
     this.checkInput(prompt, 'prompt');
+    this.checkFits(prompt);
     const retrieval = await this.retrieve(prompt, signal);
     const shown = new Map(attributeFrequencies(await this.memory.memoryItems()).map((f) => [f.attribute, f.count]));
     const random = seededRandom(seed);
@@ -142,12 +189,12 @@ export class Personalizer {
     ];
   }
 
-  generateDraft(prompt: string, plan: DraftPlan, onToken: (t: string) => void, signal?: AbortSignal): Promise<string> {
+  generateDraft(prompt: string, plan: DraftPlan, onToken: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
     return this.generator.generate(prompt, plan.attributes, this.settings.decoding, onToken, signal);
   }
 
   /** Saves a choice durably (the log is fsynced before this resolves); the caller then kicks indexing. */
-  recordChoice(prompt: string, chosen: string, rejected: string, source = 'drafts'): Promise<StoredPair> {
+  async recordChoice(prompt: string, chosen: string, rejected: string, source = 'drafts'): Promise<StoredPair> {
     this.checkInput(prompt, 'prompt');
     if (chosen.trim() === rejected.trim()) throw new Error('The preferred and the rejected drafts are identical, so the choice teaches nothing. Edit one or skip.');
     return this.memory.recordPair({ prompt, chosen, rejected, source });

@@ -10,7 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Embedder, GenerationOptions, LogLikelihoodScorer, ScoreRequest, TextGenerator } from '../../core/ports';
+import type { Embedder, GeneratedText, GenerationOptions, LogLikelihoodScorer, ScoreRequest, TextGenerator } from '../../core/ports';
 import { abortError, throwIfAborted } from '../../core/ports';
 import type { GenerateInput, GenerateResult, GenerationChunk, LlamaEngineOptions, LlamaGenerateOptions, ScoreDetail } from './llamaEngine';
 import { deserializeError, type CallType, type FromWorker, type ToWorker, type WorkerCalls, type WorkerInit } from './protocol';
@@ -76,12 +76,12 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
     options: GenerationOptions,
     onToken?: (text: string) => void,
     signal?: AbortSignal,
-  ): Promise<string> {
+  ): Promise<GeneratedText> {
     const onChunk = onToken === undefined ? undefined : (c: GenerationChunk): void => {
       if (c.text !== '') onToken(c.text);
     };
     const result = await this.generateStream({ prompt, attributes: [...attributes] }, options, onChunk, signal);
-    return result.text;
+    return { text: result.text, stoppedAtLimit: result.doneReason === 'length' };
   }
 
   /** The engine's generate: per-token log-probs, top alternatives and timings. */

@@ -3,7 +3,7 @@
  * (promptFormat.ts) from the chat template Ollama reports for the model, so the text the model
  * continues is exactly the text the scorers score.
  */
-import type { GenerationOptions, TextGenerator } from '../../core/ports';
+import type { GeneratedText, GenerationOptions, TextGenerator } from '../../core/ports';
 import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
 import type { OllamaClient } from './client';
 import { PAPER_DECODING } from './config';
@@ -61,7 +61,7 @@ export class OllamaGenerator implements TextGenerator {
     options: GenerationOptions,
     onToken?: (text: string) => void,
     signal?: AbortSignal,
-  ): Promise<string> {
+  ): Promise<GeneratedText> {
     const format = await this.promptFormat(signal);
     const { config } = this.client;
     const result = await this.client.generateStream(
@@ -77,6 +77,6 @@ export class OllamaGenerator implements TextGenerator {
       },
       signal,
     );
-    return result.text;
+    return { text: result.text, stoppedAtLimit: result.doneReason === 'length' };
   }
 }

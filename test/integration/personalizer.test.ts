@@ -1,0 +1,145 @@
+/**
+ * The Personalizer (Algorithm 2 and the drafts flow) on real parts: a PreferenceMemory on disk
+ * holding selections made by greedy search on the fixture model, the local embedder, and
+ * generation through the Ollama client against the Ollama-compatible test server.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { greedySelect, type GeneratedText, type GenerationOptions, type TextGenerator } from '../../src/core';
+import { LocalHashEmbedder } from '../../src/engines/embeddings';
+import { LlamaEngine } from '../../src/engines/llama/llamaEngine';
+import { OllamaClient } from '../../src/engines/ollama/client';
+import { resolveOllamaConfig } from '../../src/engines/ollama/config';
+import { OllamaGenerator } from '../../src/engines/ollama/generator';
+import {
+  completionContextChars,
+  ContextTooSmallError,
+  EmptyInputError,
+  InputTooLargeError,
+  Personalizer,
+  rewritePrompt,
+  rewriteTokenBudget,
+  type PersonalizerSettings,
+} from '../../src/services/personalizer';
+import { PreferenceMemory } from '../../src/storage';
+import { OllamaTestServer, testModelPath } from '../support/ollamaServer';
+
+const LIBRARY = ['Concise', 'Formal', 'Humor', 'Storyteller', 'Direct', 'Vivid'];
+const COOKING = { prompt: 'How do I make a quick tomato pasta sauce?', chosen: 'Simmer tomatoes with garlic for ten minutes.', rejected: 'Once upon a time, in a small kitchen, a pot of tomatoes began to sing a long and winding song.' };
+const TRAVEL = { prompt: 'What should I pack for a week in Lisbon?', chosen: 'Oh, let me tell you a story: the first time I went to Lisbon, I packed three coats and a lot of hope.', rejected: 'Pack light layers.' };
+
+/** Counts the generator calls and the options they got, then hands them to the real generator. */
+class Recording implements TextGenerator {
+  readonly calls: GenerationOptions[] = [];
+  constructor(private readonly inner: TextGenerator) {}
+  generate(prompt: string, attributes: ReadonlyArray<string>, options: GenerationOptions, onToken?: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
+    this.calls.push(options);
+    return this.inner.generate(prompt, attributes, options, onToken, signal);
+  }
+}
+
+describe('Personalizer on a real memory, embedder and Ollama-compatible server', () => {
+  let engine: LlamaEngine;
+  let server: OllamaTestServer;
+  let dir: string;
+  let memory: PreferenceMemory;
+  let generator: Recording;
+  const embedder = new LocalHashEmbedder();
+  const selected = new Map<string, string[]>();
+  const settings = (over: Partial<PersonalizerSettings> = {}): PersonalizerSettings => ({
+    k: 2,
+    retrievalMode: 'top1',
+    neighbors: 3,
+    decoding: { temperature: 0.7, topK: 50, topP: 0.95, maxTokens: 40, seed: 5 },
+    maxInputChars: 2000,
+    contextTokens: 1024,
+    ...over,
+  });
+  const personalizer = (over: Partial<PersonalizerSettings> = {}): Personalizer => new Personalizer(memory, embedder, generator, settings(over), () => LIBRARY);
+
+  before(async () => {
+    engine = await LlamaEngine.load(testModelPath().path, { threads: 1, contextSize: 1024 });
+    server = await OllamaTestServer.start({ engine });
+    const client = new OllamaClient(resolveOllamaConfig({ host: server.url, model: server.modelName, numCtx: 1024, maxTokens: 40 }, {}));
+    generator = new Recording(new OllamaGenerator(client));
+    dir = mkdtempSync(path.join(os.tmpdir(), 'exact-personalizer-'));
+    memory = await PreferenceMemory.open(dir, { models: { model: 'exact-tiny', embeddingModel: embedder.id } });
+    for (const p of [COOKING, TRAVEL]) {
+      const pair = await memory.recordPair({ ...p, source: 'test' });
+      const result = await greedySelect({ scoreBatch: (requests, signal) => engine.score(requests, signal) }, pair, LIBRARY, { k: 2 });
+      const [vector] = await embedder.embed([p.prompt]);
+      await memory.storeSelection({ pairId: pair.id, result, embedding: vector!, scorerKind: 'llama.cpp', algorithm: 'greedy', k: 2, durationMs: 0 });
+      selected.set(p.prompt, result.attributes);
+    }
+  });
+
+  after(async () => {
+    await memory?.close();
+    await server?.close();
+    await engine?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('generate injects the attributes of the most similar past prompt and says where they came from', async () => {
+    const r = await personalizer().generate('How do I make a quick tomato soup?');
+    assert.deepEqual(r.retrieval.attributes, selected.get(COOKING.prompt));
+    assert.equal(r.retrieval.source, 'nearest');
+    assert.match(r.retrieval.why, /How do I make a quick tomato pasta sauce\?/);
+    assert.ok(r.text.length > 0);
+    const t = await personalizer().generate('What should I pack for a week in Porto?');
+    assert.deepEqual(t.retrieval.attributes, selected.get(TRAVEL.prompt));
+  });
+
+  test('hitting the token limit is reported, and a larger limit for one call is passed through', async () => {
+    const short = await personalizer({ decoding: { ...settings().decoding, maxTokens: 3 } }).generate('Tell me a long story about Lisbon.');
+    assert.equal(short.stoppedAtLimit, true, `3 tokens cannot finish an answer: ${JSON.stringify(short.text)}`);
+    generator.calls.length = 0;
+    const long = await personalizer({ decoding: { ...settings().decoding, maxTokens: 3 } }).generate('Tell me a long story about Lisbon.', undefined, undefined, 300);
+    assert.equal(generator.calls[0]?.maxTokens, 300, 'the per-call limit reached the generator');
+    assert.ok(long.text.length > short.text.length);
+    // A per-call limit below the setting does not lower it.
+    generator.calls.length = 0;
+    await personalizer().generate('Hi', undefined, undefined, 5);
+    assert.equal(generator.calls[0]?.maxTokens, 40);
+  });
+
+  test('a rewrite gets room for its whole input, and what cannot fit the context is refused before generating', async () => {
+    const text = 'word '.repeat(600); // 3,000 characters
+    const budget = rewriteTokenBudget(text);
+    assert.equal(budget, Math.ceil((3000 / 3) * 1.5) + 64);
+    generator.calls.length = 0;
+    const p = personalizer({ maxInputChars: 20_000 });
+    await assert.rejects(p.generate(rewritePrompt(text), undefined, undefined, budget), (e: Error) => {
+      assert.ok(e instanceof ContextTooSmallError);
+      assert.match(e.message, /context holds 1,024 .*exact\.ollama\.contextLength.*Select a shorter passage/u);
+      return true;
+    });
+    await assert.rejects(p.planDrafts(text), ContextTooSmallError);
+    assert.equal(generator.calls.length, 0, 'nothing was sent to Ollama');
+    // Completion keeps the most recent text that fits next to its answer.
+    assert.equal(completionContextChars(4096, 200, 20_000), (4096 - 200 - 96) * 3);
+    assert.equal(completionContextChars(4096, 200, 5_000), 5_000);
+    assert.equal(completionContextChars(256, 200, 5_000), 0);
+  });
+
+  test('empty or oversized input and identical drafts are refused with what to do, and nothing is recorded', async () => {
+    const p = personalizer();
+    await assert.rejects(p.generate('   \n'), EmptyInputError);
+    await assert.rejects(p.generate('x'.repeat(2001)), (e: Error) => e instanceof InputTooLargeError && /exact\.maxInputCharacters/.test(e.message));
+    const before = (await memory.listPairs()).length;
+    await assert.rejects(p.recordChoice('A prompt', 'Same text.', ' Same text. '), /identical.*Edit one or skip/);
+    assert.equal((await memory.listPairs()).length, before);
+  });
+
+  test('drafts: A uses the retrieved attributes, B explores attributes A does not have', async () => {
+    const plans = await personalizer().planDrafts('How do I make a quick tomato soup?', undefined, 11);
+    assert.deepEqual(plans[0]!.attributes, selected.get(COOKING.prompt));
+    assert.equal(plans[1]!.attributes.length, 2);
+    assert.ok(plans[1]!.attributes.every((a) => LIBRARY.includes(a) && !plans[0]!.attributes.includes(a)), JSON.stringify(plans));
+    const drafted = await personalizer().generateDraft('How do I make a quick tomato soup?', plans[1]!, () => undefined);
+    assert.ok(drafted.text.length > 0);
+  });
+});
