@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { ATTRIBUTE_LIBRARY, attributeFrequencies, buildAttributeLibrary, topicModes, validateCustomAttribute } from '../core';
 import { Personalizer } from '../services/personalizer';
-import type { PreferenceMemory } from '../storage';
+import type { PairView, PreferenceMemory } from '../storage';
 import { parseWebviewMessage, type HostToWebview, type ProfileData, type WebviewToHost } from '../shared/protocol';
 import { errorText, type ExactRuntime } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
@@ -81,6 +81,7 @@ export class ProfilePanel implements vscode.Disposable {
         embeddingModel: p.selection?.embeddingModel ?? '',
         createdAt: p.createdAt,
         edited: p.override !== undefined,
+        ...(p.notIndexedReason !== undefined ? { unusedBecause: UNUSED_BECAUSE[p.notIndexedReason] } : {}),
       }));
     const key = accuracyKey(items);
     const cached = this.accuracyCache?.key === key ? this.accuracyCache : undefined;
@@ -140,6 +141,7 @@ export class ProfilePanel implements vscode.Disposable {
         if (ok !== 'Delete') return;
         await memory.deletePair(msg.pairId);
         this.notice('Deleted.');
+        await this.runtime.refreshSnapshot(); // the status bar's count
         break;
       }
       case 'editAttributes': {
@@ -193,6 +195,13 @@ export class ProfilePanel implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 }
+
+/** Why an analysed pair is not among the entries retrieval draws from (PreferenceMemory's reasons). */
+const UNUSED_BECAUSE: Record<NonNullable<PairView['notIndexedReason']>, string> = {
+  'low-gain': 'not used: no attribute set widened the gap between your choice and the other draft',
+  'duplicate-prompt': 'not used: another choice on the same prompt had the larger gain',
+  'other-embedding-model': 'not used until re-indexed: analysed with another embedding model',
+};
 
 /** Identifies the learned entries an accuracy figure was computed for. */
 function accuracyKey(items: ReadonlyArray<{ id: string; attributes: ReadonlyArray<string> }>): string {

@@ -31,6 +31,8 @@ export interface ProfileEntry {
   readonly embeddingModel: string;
   readonly createdAt: string;
   readonly edited: boolean;
+  /** Why retrieval never returns this entry; absent when it can. */
+  readonly unusedBecause?: string;
 }
 
 export interface ProfileData {

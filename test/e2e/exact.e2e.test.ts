@@ -10,69 +10,33 @@
  * Screenshots of every step: test/e2e/screenshots/exact-*.png.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Frame } from 'playwright-core';
-import { LlamaEngine } from '../../src/engines/llama/llamaEngine';
-import { OllamaTestServer, testModelPath } from '../support/ollamaServer';
-import { REPO_ROOT, missingPrerequisites, startSession, waitFor, type Session, type Workbench } from './harness';
-
-const missing = missingPrerequisites();
-const mustRun = process.env.CI === 'true' || process.env.EXACT_E2E === '1';
-const skip = missing.length > 0 && !mustRun ? `e2e prerequisites missing (${missing.join(', ')}); run bash test/e2e/setup-vscode-server.sh` : false;
+import { waitFor, type Workbench } from './harness';
+import { skipUnlessReady, startExactSession, type ExactSession } from './exactSession';
 
 const COOKING = ['How do I make a quick tomato pasta sauce?', 'How long should I boil eggs for a soft yolk?', 'What is a good way to season roasted vegetables?'];
 const TRAVEL = ['What should I pack for a week in Lisbon?', 'How do I find cheap flights to Tokyo?', 'Is it worth getting a rail pass for Italy?'];
 const COOKING_PARAGRAPH = 'I want to cook a simple dinner tonight with pasta and tomatoes. What is the easiest way to make the sauce taste good?';
 const TRAVEL_PARAGRAPH = 'Next month I am flying to Lisbon for a week and I have never been there before.';
 
-describe('EXACT in a real VS Code', { skip, timeout: 20 * 60_000 }, () => {
-  let engine: LlamaEngine;
-  let ollama: OllamaTestServer;
-  let session: Session;
+describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_000 }, () => {
+  let exact: ExactSession;
   let wb: Workbench;
   let workspace: string;
   const chosen = new Map<string, 'short' | 'long'>();
 
   before(async () => {
-    execFileSync(process.execPath, ['scripts/package.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
-    const vsix = path.join(REPO_ROOT, 'dist-vsix', `exact-vscode-${process.platform}-${process.arch}.vsix`);
-    const model = testModelPath();
-    console.log(`model: ${model.kind} ${model.path}`);
-    engine = await LlamaEngine.load(model.path, { threads: 1 });
-    ollama = await OllamaTestServer.start({ engine, model: 'exact-tiny:latest' });
-    workspace = mkdtempSync(path.join(os.tmpdir(), 'exact-e2e-ws-'));
-    writeFileSync(path.join(workspace, 'notes.md'), `${COOKING_PARAGRAPH}\n\n${TRAVEL_PARAGRAPH}\n`);
-    session = await startSession({
-      vsix,
-      workspace,
-      screenshotPrefix: 'exact',
-      settings: {
-        'exact.ollama.host': ollama.url,
-        'exact.ollama.model': 'exact-tiny',
-        'exact.generation.maxTokens': 60,
-      },
-    });
-    wb = session.workbench;
+    exact = await startExactSession({ screenshotPrefix: 'exact', files: { 'notes.md': `${COOKING_PARAGRAPH}\n\n${TRAVEL_PARAGRAPH}\n` } });
+    ({ wb, workspace } = exact);
   });
 
   after(async () => {
-    await session?.close();
-    await ollama?.close();
-    await engine?.dispose();
-    if (workspace) rmSync(workspace, { recursive: true, force: true });
+    await exact?.close();
   });
 
-  async function drafts(): Promise<Frame> {
-    return wb.webviewFrame('exact.drafts', { timeoutMs: 60_000 });
-  }
-
-  async function statusText(frame: Frame): Promise<string> {
-    return (await frame.locator('#status').innerText()).trim();
-  }
+  const drafts = () => exact.drafts();
+  const statusText: ExactSession['statusText'] = (frame) => exact.statusText(frame);
 
   it('collects choices in the drafts view', async () => {
     await wb.runCommand('EXACT: Open Drafts Panel');

@@ -74,7 +74,13 @@ function entryRow(e: ProfileEntry): HTMLElement {
             }, { appearance: 'secondary' }),
           );
         })()
-      : el('div', { class: 'tags' }, ...e.attributes.map((a) => tag(a)), e.edited ? el('span', { class: 'muted' }, ' (edited by you)') : '');
+      : el(
+          'div',
+          { class: 'tags' },
+          ...e.attributes.map((a) => tag(a)),
+          e.edited ? el('span', { class: 'muted' }, ' (edited by you)') : '',
+          e.unusedBecause !== undefined ? el('div', { class: 'muted unused' }, e.unusedBecause) : '',
+        );
   return el(
     'tr',
     { attrs: { 'data-pair': e.pairId } },

@@ -1,0 +1,168 @@
+/**
+ * The rest of what a user touches, in a real VS Code in a real browser (same set-up as
+ * exact.e2e.test.ts): thumbs-down and editing a draft before choosing it, skip, stop, insert,
+ * Personalized Completion, the error a user sees when Ollama is down (and its buttons), and
+ * deleting a learned prompt from the profile.
+ *
+ * Screenshots: test/e2e/screenshots/more-*.png.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Frame } from 'playwright-core';
+import { waitFor, type Workbench } from './harness';
+import { skipUnlessReady, startExactSession, type ExactSession } from './exactSession';
+
+const PARAGRAPH = 'Tonight I am cooking rice and beans for four people.';
+const EDIT_MARK = 'Edited by hand before choosing.';
+
+describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_000 }, () => {
+  let exact: ExactSession;
+  let wb: Workbench;
+  let notes: string;
+
+  before(async () => {
+    exact = await startExactSession({ screenshotPrefix: 'more', files: { 'notes.md': `${PARAGRAPH}\n` } });
+    wb = exact.wb;
+    notes = path.join(exact.workspace, 'notes.md');
+  });
+
+  after(async () => {
+    await exact?.close();
+  });
+
+  /** Generates drafts for `prompt` and waits until both are written; returns their texts. */
+  async function generate(prompt: string): Promise<{ frame: Frame; a: string; b: string }> {
+    const frame = await exact.drafts();
+    await frame.locator('#prompt textarea').fill(prompt);
+    await frame.locator('#generate').click();
+    await waitFor(`drafts for "${prompt}"`, async () => /Which draft is better/.test(await exact.statusText(frame)) || undefined, { timeoutMs: 180_000 });
+    return { frame, a: (await frame.locator('#text-A').innerText()).trim(), b: (await frame.locator('#text-B').innerText()).trim() };
+  }
+
+  it('thumbs-down on a draft prefers the other one, saved as the user edited it', async () => {
+    await wb.runCommand('EXACT: Open Drafts Panel');
+    const { frame, a, b } = await generate('How do I cook rice so it is fluffy?');
+    await frame.locator('#edit-button-A').click();
+    const box = frame.locator('#edit-A textarea');
+    await box.waitFor({ state: 'visible' });
+    const edited = `${a} ${EDIT_MARK}`;
+    await box.fill(edited);
+    await wb.screenshot('01-editing-draft-A');
+    await frame.locator('#down-B').click();
+    await waitFor('choice saved', async () => /^Saved\./.test(await exact.statusText(frame)) || undefined, { timeoutMs: 30_000 });
+    await wb.screenshot('02-thumbs-down-saved');
+    const pairs = exact.recordedPairs();
+    assert.equal(pairs.length, 1, JSON.stringify(pairs));
+    assert.equal(pairs[0]!.prompt, 'How do I cook rice so it is fluffy?');
+    assert.equal(pairs[0]!.chosen.trim(), edited, 'the edited draft A is the preferred response');
+    assert.equal(pairs[0]!.rejected.trim(), b, 'the thumbed-down draft B is the rejected one');
+  });
+
+  it('skip records nothing, and stop ends generation but keeps the drafts choosable', async () => {
+    const { frame } = await generate('How long do beans need to soak?');
+    await frame.locator('#skip').click();
+    await waitFor('skipped', async () => /^Skipped\. Nothing was recorded\./.test(await exact.statusText(frame)) || undefined);
+    assert.equal(exact.recordedPairs().length, 1, 'skip wrote no pair');
+
+    // A cold model load: the first byte of every answer comes 5 s late, time enough to press Stop.
+    exact.ollama.slowFirstTokenMs = 5_000;
+    try {
+      await frame.locator('#prompt textarea').fill('What goes well with rice and beans?');
+      await frame.locator('#generate').click();
+      await waitFor('drafts started', async () => /^Generating/.test(await exact.statusText(frame)) || undefined, { timeoutMs: 30_000 });
+      await frame.locator('#stop').click();
+      await waitFor('stopped', async () => /^Stopped\./.test(await exact.statusText(frame)) || undefined, { timeoutMs: 30_000 });
+      await wb.screenshot('03-stopped');
+      assert.equal(await frame.locator('#generate').getAttribute('disabled'), null, 'Generate is enabled again');
+    } finally {
+      exact.ollama.slowFirstTokenMs = 0;
+    }
+    assert.equal(exact.recordedPairs().length, 1, 'stopping wrote no pair');
+  });
+
+  it('insert puts a draft into the editor at the cursor', async () => {
+    await wb.openFile(notes);
+    await wb.page.keyboard.press('Control+End');
+    const { frame, a } = await generate('Write one sentence about dinner.');
+    await frame.locator('#insert-A').click();
+    const text = await waitFor('the draft in the editor', async () => {
+      const t = await wb.editorText();
+      return t.includes(a.slice(0, 40)) ? t : undefined;
+    }, { timeoutMs: 30_000 });
+    assert.ok(text.startsWith(PARAGRAPH), 'the rest of the file is unchanged');
+    await wb.screenshot('04-inserted');
+    await frame.locator('#skip').click();
+  });
+
+  it('Personalized Completion continues the text at the cursor', async () => {
+    await wb.openFile(notes);
+    await wb.page.keyboard.press('Control+Z'); // back to the paragraph alone
+    const before = await waitFor('the insert undone', async () => {
+      const t = await wb.editorText();
+      return t.trim() === PARAGRAPH ? t : undefined;
+    }, { timeoutMs: 10_000 });
+    await wb.page.keyboard.press('Control+End');
+    await wb.runCommand('EXACT: Personalized Completion');
+    await wb.waitForStatusBarItem(/EXACT: continued with/, { timeoutMs: 120_000 });
+    const after = await wb.editorText();
+    await wb.screenshot('05-completion');
+    assert.ok(after.startsWith(before.trimEnd()), 'the text before the cursor is kept');
+    assert.ok(after.trim().length > before.trim().length, `something was written after the cursor: ${JSON.stringify(after)}`);
+  });
+
+  it('with Ollama down, a rewrite says what to do and its buttons lead there', async () => {
+    // Let the background learning of the first choice finish first, so its messages cannot mix in.
+    await wb.waitForStatusBarItem(/EXACT: 1 prompt learned/, { timeoutMs: 5 * 60_000 });
+    await wb.clearNotifications();
+    await exact.ollama.setDown('refuse');
+    try {
+      await wb.openFile(notes);
+      await wb.selectAllInEditor();
+      await wb.runCommand('EXACT: Personalized Rewrite');
+      await wb.page.locator('.quick-input-widget').waitFor({ state: 'visible' });
+      await wb.page.keyboard.press('Enter');
+      const note = await wb.waitForNotification(/Ollama is not reachable/, { timeoutMs: 60_000 });
+      const message = await note.locator('.notification-list-item-message').innerText();
+      assert.match(message, /ollama serve/, 'it says how to start Ollama');
+      const buttons = (await note.locator('.monaco-button').allInnerTexts()).map((t) => t.trim());
+      assert.deepEqual(buttons, ['Retry Check', 'Open Settings', 'Setup Guide']);
+      await wb.screenshot('06-ollama-down');
+      await note.locator('.monaco-button', { hasText: 'Open Settings' }).click();
+      await wb.step('settings-opened', async () => {
+        // The Settings editor, filtered to EXACT's settings, with the host setting the message names.
+        await wb.page.getByText(/\d+ Settings? Found/).first().waitFor({ state: 'visible', timeout: 30_000 });
+        await wb.page.locator('.setting-item-category', { hasText: 'Ollama' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+        const labels = (await wb.page.locator('.setting-item-title').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+        assert.ok(labels.some((l) => /Exact › Ollama: ?Host/.test(l)), `settings shown: ${JSON.stringify(labels.slice(0, 5))}`);
+        assert.ok(labels.every((l) => l.startsWith('Exact')), 'only EXACT settings are listed');
+        await wb.screenshot('07-settings');
+        // VS Code 1.139 shows Settings as a modal over the workbench: Escape closes it.
+        await waitFor('the settings closed', async () => {
+          if (!(await wb.page.locator('.setting-item-category').first().isVisible())) return true;
+          await wb.page.keyboard.press('Escape');
+          return undefined;
+        }, { timeoutMs: 10_000, intervalMs: 500 });
+      });
+    } finally {
+      await exact.ollama.setDown(false);
+    }
+  });
+
+  it('the profile deletes a learned prompt after confirmation', async () => {
+    await wb.runCommand('EXACT: Show Attribute Profile');
+    const frame = await wb.webviewFrame('EXACT Attribute Profile', { timeoutMs: 60_000 });
+    const rows = frame.locator('table.entries tbody tr');
+    await rows.first().waitFor({ state: 'visible', timeout: 60_000 });
+    assert.equal(await rows.count(), 1);
+    assert.match(await rows.first().innerText(), /How do I cook rice so it is fluffy\?/);
+    await rows.first().locator('vscode-button[title="Delete this entry"]').click();
+    const dialog = wb.page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.screenshot('08-delete-confirm');
+    await dialog.locator('.monaco-button', { hasText: 'Delete' }).click();
+    await waitFor('the entry gone from the profile', async () => ((await frame.locator('table.entries tbody tr').count()) === 0 ? true : undefined), { timeoutMs: 30_000 });
+    await wb.waitForStatusBarItem(/EXACT: 0 prompts learned/, { timeoutMs: 30_000 });
+    await wb.screenshot('09-deleted');
+  });
+});
