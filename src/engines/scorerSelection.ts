@@ -14,7 +14,7 @@ import { ModelFileError, checkModelFile } from './llama/modelFile';
 import { LlamaScorer, type LlamaScorerOptions } from './llama/llamaScorer';
 import type { LogLikelihoodScorer } from '../core/ports';
 import { modelfileFromPath, type OllamaClient } from './ollama/client';
-import { OllamaError } from './ollama/errors';
+import { isLoopback, OllamaError, OllamaVersionTooOldError } from './ollama/errors';
 import { OllamaLogprobScorer, type OllamaScorerOptions } from './ollama/logprobScorer';
 
 export type ScorerSetting = 'auto' | 'llama.cpp' | 'ollama';
@@ -73,14 +73,25 @@ export async function ollamaModelPath(client: OllamaClient, signal?: AbortSignal
 }
 
 /** Why a path cannot be used here, or undefined when it can. */
-async function unreadable(path: string): Promise<string | undefined> {
+async function unreadable(path: string): Promise<ModelFileError | undefined> {
   try {
     await checkModelFile(path);
     return undefined;
   } catch (e) {
-    if (e instanceof ModelFileError) return e.message;
+    if (e instanceof ModelFileError) return e;
     throw e;
   }
+}
+
+/**
+ * What to do about a model file that is on this machine but not readable: the usual cause is a
+ * system-wide Ollama whose files belong to its own user and group.
+ */
+function permissionAdvice(path: string): string {
+  return (
+    `The file exists but this user cannot read it. If Ollama runs as a system service, add yourself to its group ` +
+    `(\`sudo usermod -aG ollama $USER\`, then log out and in again), or point \`exact.modelPath\` at a readable copy of ${path}.`
+  );
 }
 
 export async function selectScorer(options: ScorerSelectionOptions): Promise<ScorerSelection> {
@@ -107,7 +118,9 @@ export async function selectScorer(options: ScorerSelectionOptions): Promise<Sco
       ollamaProblem = e;
     }
   }
-  const problem = path === undefined ? undefined : await unreadable(path);
+  const fileError = path === undefined ? undefined : await unreadable(path);
+  const problem = fileError?.message;
+  const localButLocked = fileError?.code === 'UNREADABLE' && isLoopback(client.config.host);
 
   if (setting === 'llama.cpp') {
     if (path === undefined) {
@@ -120,7 +133,9 @@ export async function selectScorer(options: ScorerSelectionOptions): Promise<Sco
     if (problem !== undefined) {
       throw new ScorerUnavailableError(
         `exact.scorer is "llama.cpp" but the model file cannot be used here: ${problem}`,
-        'When Ollama runs on another machine, set `exact.scorer` to "auto" or "ollama" (scoring through Ollama log-probabilities), or copy the GGUF file here and set `exact.modelPath`.',
+        localButLocked
+          ? permissionAdvice(path)
+          : 'When Ollama runs on another machine, set `exact.scorer` to "auto" or "ollama" (scoring through Ollama log-probabilities), or copy the GGUF file here and set `exact.modelPath`.',
       );
     }
     return { kind: 'llama.cpp', scorer: options.createLlamaScorer(path), reason: `Scoring in-process with llama.cpp on ${path} (exact.scorer is "llama.cpp").`, modelPath: path };
@@ -131,11 +146,25 @@ export async function selectScorer(options: ScorerSelectionOptions): Promise<Sco
     return { kind: 'llama.cpp', scorer: options.createLlamaScorer(path), reason: `Scoring in-process with llama.cpp: the model file ${path} is readable here.`, modelPath: path };
   }
   if (ollamaProblem !== undefined) throw ollamaProblem;
-  await client.requireLogprobsVersion(signal);
+  try {
+    await client.requireLogprobsVersion(signal);
+  } catch (e) {
+    // Neither scorer can run. Name both ways out, and not the one that was just found unusable.
+    if (e instanceof OllamaVersionTooOldError && path !== undefined) {
+      throw new ScorerUnavailableError(
+        `EXACT cannot learn yet: the model file ${path} cannot be used here (${problem}), and ${e.message}`,
+        `${localButLocked ? permissionAdvice(path) : 'Copy the GGUF file to this machine and set `exact.modelPath` to it,'} or update Ollama to ${e.required} or newer (https://ollama.com/download).`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
   const why =
     path === undefined
       ? `Ollama reports no model file for '${client.config.model}'`
-      : `the model file ${path} is not usable here (${problem}); Ollama probably runs on another machine`;
+      : localButLocked
+        ? `the model file ${path} is on this machine but not readable by this user (${problem}). ${permissionAdvice(path)} That makes scoring exact and faster`
+        : `the model file ${path} is not usable here (${problem}); Ollama probably runs on another machine`;
   return {
     kind: 'ollama',
     scorer: new OllamaLogprobScorer(client, { ...options.ollamaScorer, skipVersionCheck: true }),

@@ -27,6 +27,7 @@ export interface QueueSnapshot {
 
 export class ExactRuntime implements vscode.Disposable {
   settings: ExactSettings = readSettings();
+  private customAttributeProblem: string | undefined;
   private clientCache: OllamaClient | undefined;
   private generatorCache: OllamaGenerator | undefined;
   private embedderCache: Promise<Embedder> | undefined;
@@ -64,7 +65,15 @@ export class ExactRuntime implements vscode.Disposable {
     try {
       return buildAttributeLibrary(this.settings.customAttributes).map((a) => a.name);
     } catch (e) {
-      this.output.warn(`Ignoring invalid custom attributes: ${(e as Error).message}`);
+      const message = `EXACT: Your custom attributes are not used until this is fixed: ${(e as Error).message}`;
+      this.output.warn(message);
+      // Once per distinct problem: library() runs for every draft and every indexed pair.
+      if (this.customAttributeProblem !== message) {
+        this.customAttributeProblem = message;
+        void vscode.window.showWarningMessage(message, 'Open Settings').then((c) => {
+          if (c !== undefined) void vscode.commands.executeCommand('workbench.action.openSettings', 'exact.customAttributes');
+        });
+      }
       return buildAttributeLibrary([]).map((a) => a.name);
     }
   }

@@ -21,7 +21,7 @@ export interface ExactSettings {
 
 export function readSettings(): ExactSettings {
   const c = vscode.workspace.getConfiguration('exact');
-  const floor = c.get<number>('retrieval.similarityFloor', 0);
+  const floor = c.get<number>('retrieval.similarityFloor', -1);
   return {
     ollama: {
       host: c.get<string>('ollama.host', ''),

@@ -38,7 +38,8 @@ export class IndexingStatus implements vscode.Disposable {
       this.progress = undefined;
       if ((e.reason === 'fatal' || e.reason === 'unavailable') && e.error && e.error !== this.lastFatal) {
         this.lastFatal = e.error;
-        void showError(Object.assign(new Error(e.error), { name: 'IndexingError' }), this.runtime.output, 'Learning paused. ');
+        // The original error keeps its kind, so the notification offers its fix (start Ollama, pull the model, ...).
+        void showError(e.cause instanceof Error ? e.cause : Object.assign(new Error(e.error), { name: 'IndexingError' }), this.runtime.output, 'Learning paused. ');
       }
       if (e.reason === 'complete') this.lastFatal = '';
     }

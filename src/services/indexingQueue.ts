@@ -88,6 +88,8 @@ export interface IndexingSummary {
   readonly durationMs: number;
   /** The error that ended the run, for 'fatal' / 'unavailable' / 'lock-lost'. */
   readonly error?: string;
+  /** The thrown error behind `error`, so a UI can offer the fix for its kind (start Ollama, pull the model...). */
+  readonly cause?: unknown;
 }
 
 export type IndexingEvent =
@@ -139,8 +141,9 @@ class StopRun extends Error {
   constructor(
     readonly reason: IdleReason,
     message: string,
+    cause?: unknown,
   ) {
-    super(message);
+    super(message, { cause });
   }
 }
 
@@ -235,6 +238,7 @@ export class IndexingQueue {
     let failed = 0;
     let reason: IdleReason = 'complete';
     let error: string | undefined;
+    let cause: unknown;
     let handle: LockHandle | undefined;
     try {
       handle = await this.acquire(signal);
@@ -247,10 +251,12 @@ export class IndexingQueue {
       if (err instanceof StopRun) {
         reason = err.reason;
         error = err.message;
+        cause = err.cause;
       } else if (this.classify(err, signal) === 'abort') reason = 'cancelled';
       else {
         reason = 'fatal';
         error = errorMessage(err);
+        cause = err;
       }
     } finally {
       await handle?.release().catch(() => undefined);
@@ -281,6 +287,7 @@ export class IndexingQueue {
       remaining,
       durationMs: performance.now() - t0,
       ...(error !== undefined ? { error } : {}),
+      ...(cause !== undefined ? { cause } : {}),
     };
     this.emit({ type: 'idle', ...summary });
     try {
@@ -390,7 +397,7 @@ export class IndexingQueue {
           this.failed.set(pair.id, message);
           return;
         }
-        throw new StopRun(cls === 'fatal' ? 'fatal' : 'unavailable', message);
+        throw new StopRun(cls === 'fatal' ? 'fatal' : 'unavailable', message, err);
       }
     }
   }

@@ -173,6 +173,10 @@ test('when transient errors outlast the retries the run stops as unavailable and
       'idle unavailable done=0 failed=1 total=2 remaining=2',
     ]);
     assert.match(summary.error!, /timed out/);
+    // The thrown error itself travels with the summary, so the UI can offer the fix for its kind.
+    assert.ok(summary.cause instanceof Error && summary.cause.name === 'TimeoutError', String(summary.cause));
+    const idle = events.find((e) => e.type === 'idle');
+    assert.equal(idle?.type === 'idle' ? idle.cause : undefined, summary.cause);
     assert.equal((await memory.pendingPairs()).length, 2);
     assert.equal(queue.failedPairs.size, 0, 'not remembered as a bad pair: the next run tries again');
   });

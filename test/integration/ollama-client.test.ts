@@ -199,7 +199,11 @@ describe('Ollama client against the test server', () => {
     // A server that claims a new version but ignores `logprobs` is caught by the scorer too.
     server.version = '0.13.0';
     server.logprobs = false;
-    await assert.rejects(new OllamaLogprobScorer(c).scoreBatch([{ prompt: 'p', attributes: [], response: 'abc' }]), OllamaLogprobsUnavailableError);
+    const dropped = await new OllamaLogprobScorer(c).scoreBatch([{ prompt: 'p', attributes: [], response: 'abc' }]).catch((e: unknown) => e);
+    assert.ok(dropped instanceof OllamaLogprobsUnavailableError);
+    // The version is fine, so updating Ollama is not the advice; another model or the in-process scorer is.
+    assert.doesNotMatch(dropped.action, /Update Ollama/);
+    assert.match(dropped.action, /another model.*exact\.scorer.*"llama\.cpp".*exact\.modelPath/su);
   });
 
   test('a slow first token (cold model load) is tolerated; timeouts are configurable and typed', async () => {
@@ -260,7 +264,9 @@ describe('Ollama client against the test server', () => {
     assert.match(((await res.json()) as { error: string }).error, /model/);
     server.violations.length = 0; // this violation was on purpose
     const c = client();
-    await assert.rejects(c.generateStream({ model: server.modelName, prompt: 'x', options: { num_ctx: 1.5 } }), OllamaRequestError);
+    const rejected = await c.generateStream({ model: server.modelName, prompt: 'x', options: { num_ctx: 1.5 } }).catch((e: unknown) => e);
+    assert.ok(rejected instanceof OllamaRequestError);
+    assert.match(rejected.action, /server log.*journalctl -u ollama.*Windows: %LOCALAPPDATA%/su);
     server.violations.length = 0;
   });
 });

@@ -210,8 +210,17 @@ describe('scorer selection and the fallback scorer against llama.cpp', () => {
     // A readable file that is not GGUF is not used either.
     server.fromPath = fileURLToPath(import.meta.url);
     assert.equal((await selectScorer({ setting: 'auto', client: client(), createLlamaScorer: stubFactory })).kind, 'ollama');
-    // ...and an Ollama too old for log-probs is an error that says which version is needed.
+    // ...and with an Ollama too old for log-probs neither scorer can run: the error names both
+    // problems and both ways out, and not exact.scorer (llama.cpp was just found unusable).
     server.version = '0.11.4';
+    const err = await selectScorer({ setting: 'auto', client: client(), createLlamaScorer: stubFactory }).catch((e: unknown) => e);
+    assert.ok(err instanceof ScorerUnavailableError, String(err));
+    assert.ok(err.cause instanceof OllamaVersionTooOldError);
+    assert.match(err.message, /cannot be used here .*is not a GGUF model file.*0\.11\.4.*too old/su);
+    assert.match(err.action, /exact\.modelPath.*update Ollama to 0\.12\.11/su);
+    assert.doesNotMatch(err.action, /exact\.scorer/);
+    // Without any model file to fall back from, the version error itself is what the user sees.
+    server.fromPath = 'llama3.2';
     await assert.rejects(selectScorer({ setting: 'auto', client: client(), createLlamaScorer: stubFactory }), OllamaVersionTooOldError);
   });
 

@@ -175,13 +175,13 @@ export class OllamaClient {
     }
     const code = errorCode(err);
     if (code !== undefined && UNREACHABLE.has(code)) {
-      if (streaming) return new OllamaRequestError(this.host, endpoint, undefined, `the connection closed before the answer was complete (${code})`, err);
+      if (streaming) return new OllamaRequestError(this.host, endpoint, undefined, `the connection closed before the answer was complete (${code})`, err, true);
       return new OllamaNotRunningError(this.host, code, err);
     }
     if (err instanceof TypeError && /fetch failed/i.test(message)) return new OllamaNotRunningError(this.host, code, err);
     if (model !== undefined && /model ['"].*['"] not found/i.test(message)) return new OllamaModelNotFoundError(this.host, model, role, err);
     if (/Did not receive done/i.test(message)) {
-      return new OllamaRequestError(this.host, endpoint, undefined, 'the stream ended before the answer was complete', err);
+      return new OllamaRequestError(this.host, endpoint, undefined, 'the stream ended before the answer was complete', err, true);
     }
     return new OllamaRequestError(this.host, endpoint, undefined, message, err);
   }

@@ -115,11 +115,15 @@ export class OllamaRequestError extends OllamaError {
   /** The server's own error text (`{"error": ...}`). */
   readonly serverMessage: string;
 
-  constructor(host: string, endpoint: string, status: number | undefined, serverMessage: string, cause?: unknown) {
+  /** `disconnected`: the answer broke off mid-stream (as when the runner crashes), rather than an error reply. */
+  constructor(host: string, endpoint: string, status: number | undefined, serverMessage: string, cause?: unknown, disconnected = false) {
     super(`Ollama at ${host} rejected ${endpoint}${status === undefined ? '' : ` (HTTP ${status})`}: ${serverMessage}`, host, { cause });
     this.status = status;
     this.serverMessage = serverMessage;
-    this.action = 'See the Ollama server log (`journalctl -u ollama` or ~/.ollama/logs/server.log) for details.';
+    this.action =
+      disconnected
+        ? 'The connection broke off mid-answer: Ollama may have crashed or run out of memory. Check `ollama ps` and the server log, then try again.'
+        : 'See the Ollama server log for details (Linux: `journalctl -u ollama`; macOS: ~/.ollama/logs/server.log; Windows: %LOCALAPPDATA%\\Ollama\\server.log).';
   }
 }
 
@@ -128,9 +132,11 @@ export class OllamaLogprobsUnavailableError extends OllamaError {
   override readonly name = 'OllamaLogprobsUnavailableError';
   readonly action: string;
 
-  constructor(host: string, model: string) {
-    super(`Ollama at ${host} returned no log-probabilities for '${model}'.`, host);
-    this.action = `Update Ollama to ${MIN_LOGPROBS_VERSION} or newer, or let EXACT score with llama.cpp on this machine (\`exact.scorer\`: "llama.cpp").`;
+  constructor(host: string, model: string, version?: string) {
+    super(`Ollama${version === undefined ? '' : ` ${version}`} at ${host} returned no log-probabilities for '${model}'.`, host);
+    this.action =
+      `Its version is recent enough, so the model's runner or a proxy in between drops them. Try another model, ` +
+      `or score in-process: set \`exact.scorer\` to "llama.cpp" and \`exact.modelPath\` to the model's GGUF file on this machine.`;
   }
 }
 
