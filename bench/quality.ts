@@ -16,7 +16,7 @@
  *   - Drift-style: per-user linear weights over single-attribute rewards (bench/lib/drift.ts).
  * Writes bench/results/quality.{json,md,svg} and quality-k.svg; prints the Markdown. Scores are
  * cached in .cache/bench/ (keyed by the model file's hash), so a second run takes seconds.
- * --quick: one seed, k up to 3, two exhaustive pairs.
+ * --quick: one seed, k up to 3, two exhaustive pairs; writes to .cache/bench-quick unless --out is given.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,7 +71,8 @@ const WORKERS = Number(option('workers', '2'));
 const EXHAUSTIVE_PAIRS = Number(option('exhaustive-pairs', QUICK ? '2' : '8'));
 const GLOBAL_GREEDY = !flag('no-global-greedy');
 const MODEL_EMBEDDINGS = !flag('no-model-embeddings');
-const OUT = option('out', 'bench/results');
+// A quick run must not overwrite the committed full results.
+const OUT = option('out', QUICK ? '.cache/bench-quick' : 'bench/results');
 const DATA_SEED = 1;
 const VOTE_M = 5;
 

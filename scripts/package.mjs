@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -29,8 +30,16 @@ const binaries = {
 }[target];
 if (!binaries) throw new Error(`Unsupported target ${target}. Use one of linux-x64, linux-arm64, linux-armhf, darwin-arm64, darwin-x64, win32-x64, win32-arm64.`);
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const run = (cmd, cmdArgs, cwd = root) => execFileSync(cmd, cmdArgs, { cwd, stdio: 'inherit' });
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// npm and vsce are .cmd shims on Windows, which execFile runs only through a shell.
+const shell = process.platform === 'win32';
+const run = (cmd, cmdArgs, cwd = root) => execFileSync(cmd, cmdArgs, { cwd, stdio: 'inherit', shell });
+
+// npm installs only the binaries of the machine it runs on: refuse to build a .vsix without them.
+const missingBinaries = binaries.filter((b) => !existsSync(path.join(root, 'node_modules', '@node-llama-cpp', b)));
+if (missingBinaries.length > 0) {
+  throw new Error(`No llama.cpp binaries for ${target} here (node_modules/@node-llama-cpp/${missingBinaries.join(', ')} missing). Package on a ${target} machine after bash scripts/setup.sh.`);
+}
 run(process.execPath, ['scripts/build.mjs', '--production']);
 
 const stage = path.join(root, '.cache', 'vsix', target);
@@ -52,11 +61,11 @@ writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null
 writeFileSync(path.join(stage, '.vscodeignore'), ['**/*.map', 'node_modules/**/*.ts', 'node_modules/**/*.md', 'node_modules/node-llama-cpp/llama/gitRelease.bundle', 'node_modules/node-llama-cpp/templates/**', ''].join('\n'));
 
 // The production dependency closure (node-llama-cpp and what it needs), minus other platforms' binaries.
-const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean).slice(1);
+const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8', shell }).split('\n').filter(Boolean).slice(1);
 let copied = 0;
 for (const dir of listed) {
   const rel = path.relative(root, dir);
-  const m = /node_modules\/@node-llama-cpp\/([^/]+)$/.exec(rel);
+  const m = /node_modules[\\/]@node-llama-cpp[\\/]([^\\/]+)$/.exec(rel);
   if (m && !binaries.includes(m[1])) continue;
   if (!existsSync(dir)) continue;
   cpSync(dir, path.join(stage, rel), { recursive: true, dereference: true, filter: (src) => !src.includes(`${path.sep}node_modules${path.sep}`) || src.startsWith(dir) && !path.relative(dir, src).includes('node_modules') });

@@ -60,8 +60,9 @@ describe('LlamaScorer (worker thread)', () => {
     assert.deepEqual(viaWorker.tokens, inProcess.tokens);
     assert.equal(chunks.join(''), viaWorker.text);
     const pieces: string[] = [];
-    const text = await scorer.generate('Hi', ['Concise'], { seed: 4, maxTokens: 16 }, (s) => pieces.push(s));
+    const { text, stoppedAtLimit } = await scorer.generate('Hi', ['Concise'], { seed: 4, maxTokens: 16 }, (s) => pieces.push(s));
     assert.equal(text, inProcess.text);
+    assert.equal(stoppedAtLimit, inProcess.doneReason === 'length');
     assert.equal(pieces.join(''), text);
   });
 

@@ -81,7 +81,7 @@ describe('Ollama client against the test server', () => {
   test('generation streams in raw mode with the paper options, num_ctx and the stop marker', async () => {
     const gen = new OllamaGenerator(client({ numCtx: 768, maxTokens: 12 }));
     const pieces: string[] = [];
-    const text = await gen.generate('Write a haiku about tea.', ['Concise', 'Vivid'], { seed: 3 }, (t) => pieces.push(t));
+    const { text } = await gen.generate('Write a haiku about tea.', ['Concise', 'Vivid'], { seed: 3 }, (t) => pieces.push(t));
     assert.ok(pieces.length >= 2, `expected several streamed chunks, got ${pieces.length}`);
     assert.equal(pieces.join(''), text);
     const req = server.requestsTo('/api/generate').at(-1)!.body as Record<string, unknown>;
@@ -92,7 +92,7 @@ describe('Ollama client against the test server', () => {
     assert.deepEqual(req.options, { temperature: 0.7, top_k: 50, top_p: 0.95, num_predict: 12, num_ctx: 768, seed: 3, stop: ['<|im_end|>'] });
     assert.equal(req.keep_alive, '10m');
     // The same seed gives the same text (the server samples deterministically like Ollama with a seed).
-    assert.equal(await gen.generate('Write a haiku about tea.', ['Concise', 'Vivid'], { seed: 3 }), text);
+    assert.equal((await gen.generate('Write a haiku about tea.', ['Concise', 'Vivid'], { seed: 3 })).text, text);
   });
 
   test('per-call options override the defaults; num_ctx is always sent', async () => {
@@ -208,7 +208,7 @@ describe('Ollama client against the test server', () => {
 
   test('a slow first token (cold model load) is tolerated; timeouts are configurable and typed', async () => {
     server.slowFirstTokenMs = 400;
-    const text = await new OllamaGenerator(client({ firstTokenTimeoutMs: 5000 })).generate('Hi', [], { maxTokens: 3, seed: 2 });
+    const { text } = await new OllamaGenerator(client({ firstTokenTimeoutMs: 5000 })).generate('Hi', [], { maxTokens: 3, seed: 2 });
     assert.equal(typeof text, 'string');
     const err = await new OllamaGenerator(client({ firstTokenTimeoutMs: 100 })).generate('Hi', [], { maxTokens: 3 }).catch((e: unknown) => e);
     assert.ok(err instanceof OllamaTimeoutError, String(err));
