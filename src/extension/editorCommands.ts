@@ -3,9 +3,9 @@
  * optional inline completion provider.
  */
 import * as vscode from 'vscode';
-import { completionContextChars, completionPrompt, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
-import { showError, signalFrom } from './errors';
-import type { ExactRuntime } from './runtime';
+import { completionContextChars, completionPrompt, continuationText, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
+import { isAbort, showError, signalFrom } from './errors';
+import { errorText, type ExactRuntime } from './runtime';
 
 export const PREVIEW_SCHEME = 'exact-preview';
 
@@ -165,8 +165,12 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
       void vscode.window.showWarningMessage('EXACT: The document changed while writing, so the completion was not inserted.');
       return;
     }
-    const needsSpace = before.length > 0 && !/\s$/.test(before) && !/^\s/.test(result.text);
-    await editor.edit((b) => b.insert(position, (needsSpace ? ' ' : '') + result.text.trimEnd()));
+    const insert = continuationText(before, result.text);
+    if (insert.length === 0) {
+      void vscode.window.showInformationMessage('EXACT: The model had nothing to add here.');
+      return;
+    }
+    await editor.edit((b) => b.insert(position, insert));
     vscode.window.setStatusBarMessage(`EXACT: continued with ${result.retrieval.attributes.join(', ') || 'no attributes'}`, 5000);
   } catch (e) {
     await showError(e, runtime.output, 'Completion failed. ');
@@ -187,14 +191,16 @@ export class PersonalizedInlineCompletions implements vscode.InlineCompletionIte
     // Debounce: wait for a pause in typing.
     await new Promise((r) => setTimeout(r, 600));
     if (token.isCancellationRequested) return [];
-    const before = textBefore(doc, position, Math.min(4000, this.runtime.settings.maxInputChars));
+    const s = this.runtime.settings;
+    const before = textBefore(doc, position, Math.min(4000, completionContextChars(s.ollama.numCtx ?? 4096, s.decoding.maxTokens, s.maxInputChars)));
     if (before.trim().length < 20) return [];
     try {
       const { text } = await (await this.runtime.personalizer()).generate(completionPrompt(before), undefined, signalFrom(token));
-      const firstLine = text.replace(/^\s+/, (m) => (/\s$/.test(before) ? '' : m.includes('\n') ? ' ' : m)).split('\n')[0] ?? '';
-      return firstLine.trim() ? [new vscode.InlineCompletionItem(firstLine, new vscode.Range(position, position))] : [];
+      const line = continuationText(before, text, true);
+      return line.length > 0 ? [new vscode.InlineCompletionItem(line, new vscode.Range(position, position))] : [];
     } catch (e) {
-      this.runtime.output.debug(`Inline completion skipped: ${(e as Error).message}`);
+      // No notification while typing; the log says why suggestions stopped.
+      if (!isAbort(e)) this.runtime.output.warn(`Inline completion failed: ${errorText(e)}`);
       return [];
     }
   }

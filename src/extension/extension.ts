@@ -14,10 +14,14 @@ export function activate(context: vscode.ExtensionContext): void {
   const preview = new PreviewProvider();
   let inline: vscode.Disposable | undefined;
   const syncInline = (): void => {
-    if (runtime.settings.inlineCompletion && !inline) inline = vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, new PersonalizedInlineCompletions(runtime));
+    if (runtime.settings.inlineCompletion && !inline) {
+      inline = vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, new PersonalizedInlineCompletions(runtime));
+      output.info('Inline completions on.');
+    }
     if (!runtime.settings.inlineCompletion && inline) {
       inline.dispose();
       inline = undefined;
+      output.info('Inline completions off.');
     }
   };
   syncInline();

@@ -99,6 +99,20 @@ export function completionPrompt(before: string): string {
   return `Continue the following text. Reply with the continuation only.\n\n${before}`;
 }
 
+/**
+ * The text to insert after `before` for a generated continuation: trailing whitespace dropped,
+ * and one space between words when neither side brings one (none before punctuation).
+ * `firstLine` keeps only the first line (inline suggestions).
+ */
+export function continuationText(before: string, generated: string, firstLine = false): string {
+  let text = generated.trimEnd();
+  text = text.replace(/^\s+/u, /\s$/u.test(before) || before.length === 0 ? '' : ' ');
+  if (firstLine) text = text.split('\n')[0] ?? '';
+  if (text.trim().length === 0) return '';
+  const needsSpace = before.length > 0 && !/\s$/u.test(before) && !/^[\s.,;:!?)\]}'"”’]/u.test(text);
+  return needsSpace ? ` ${text}` : text;
+}
+
 function quote(s: string, n = 60): string {
   const one = s.replace(/\s+/g, ' ').trim();
   return `“${one.length > n ? `${one.slice(0, n - 1)}…` : one}”`;

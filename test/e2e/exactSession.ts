@@ -31,6 +31,8 @@ export interface ExactSession {
   statusText(frame: Frame): Promise<string>;
   /** The pairs recorded in this workspace's preference log, in order (deleted ones included). */
   recordedPairs(): Array<{ id: string; prompt: string; chosen: string; rejected: string }>;
+  /** The extension's "EXACT" output channel as code-server logged it (for failure reports). */
+  extensionLog(): string;
   close(): Promise<void>;
 }
 
@@ -68,13 +70,17 @@ export async function startExactSession(opts: { files: Record<string, string>; s
     drafts: () => wb.webviewFrame('exact.drafts', { timeoutMs: 60_000 }),
     statusText: async (frame) => (await frame.locator('#status').innerText()).trim(),
     recordedPairs() {
-      const log = findFile(path.join(userDataDir, 'User', 'workspaceStorage'), LOG_FILE);
+      const log = findFile(path.join(userDataDir, 'User', 'workspaceStorage'), (name) => name === LOG_FILE);
       if (log === undefined) return [];
       return readFileSync(log, 'utf8')
         .split('\n')
         .filter((l) => l.trim().length > 0)
         .map((l) => JSON.parse(l) as { type: string; id: string; prompt: string; chosen: string; rejected: string })
         .filter((r) => r.type === 'pair');
+    },
+    extensionLog() {
+      const log = findFile(path.join(userDataDir, 'logs'), (name) => /EXACT\.log$/u.test(name));
+      return log === undefined ? '(no EXACT log found)' : readFileSync(log, 'utf8');
     },
     async close() {
       await session.close();
@@ -85,13 +91,13 @@ export async function startExactSession(opts: { files: Record<string, string>; s
   };
 }
 
-function findFile(dir: string, name: string): string | undefined {
+function findFile(dir: string, matches: (name: string) => boolean): string | undefined {
   if (!existsSync(dir)) return undefined;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);
-    if (entry.isFile() && entry.name === name) return p;
+    if (entry.isFile() && matches(entry.name)) return p;
     if (entry.isDirectory()) {
-      const found = findFile(p, name);
+      const found = findFile(p, matches);
       if (found !== undefined) return found;
     }
   }

@@ -1,8 +1,8 @@
 /**
  * The rest of what a user touches, in a real VS Code in a real browser (same set-up as
  * exact.e2e.test.ts): thumbs-down and editing a draft before choosing it, skip, stop, insert,
- * Personalized Completion, the error a user sees when Ollama is down (and its buttons), and
- * deleting a learned prompt from the profile.
+ * Personalized Completion, the error a user sees when Ollama is down (and its buttons),
+ * deleting a learned prompt from the profile, and inline completions once the setting is on.
  *
  * Screenshots: test/e2e/screenshots/more-*.png.
  */
@@ -164,5 +164,57 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     await waitFor('the entry gone from the profile', async () => ((await frame.locator('table.entries tbody tr').count()) === 0 ? true : undefined), { timeoutMs: 30_000 });
     await wb.waitForStatusBarItem(/EXACT: 0 prompts learned/, { timeoutMs: 30_000 });
     await wb.screenshot('09-deleted');
+  });
+
+  it('inline completions appear while typing once the setting is turned on, and Tab accepts one', async () => {
+    // As a user would: tick the setting in the Settings editor.
+    await wb.step('enable-inline-setting', async () => {
+      await wb.runCommand('Preferences: Open Settings (UI)');
+      await wb.page.getByText(/\d+ Settings? Found|Commonly Used/).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await wb.page.keyboard.type('exact.inlineCompletion.enabled');
+      const checkbox = wb.page.locator('.setting-item-bool', { hasText: 'Inline Completion' }).locator('.setting-value-checkbox').first();
+      await checkbox.waitFor({ state: 'visible', timeout: 30_000 });
+      await checkbox.click();
+      await waitFor('the setting ticked', async () => ((await checkbox.getAttribute('aria-checked')) === 'true' ? true : undefined), { timeoutMs: 10_000 });
+      await wb.screenshot('10-inline-setting');
+      // The Settings editor writes the change a moment later (closing it at once can lose it): wait
+      // until the extension says the change took effect, then close it.
+      await waitFor('the extension to turn inline completions on', () => exact.extensionLog().includes('Inline completions on.') || undefined, { timeoutMs: 30_000, intervalMs: 250 });
+      await waitFor('the settings closed', async () => {
+        if (!(await wb.page.locator('.setting-item-category').first().isVisible())) return true;
+        await wb.page.keyboard.press('Escape');
+        return undefined;
+      }, { timeoutMs: 10_000, intervalMs: 500 });
+    });
+    await wb.openFile(notes);
+    await wb.page.keyboard.press('Control+End');
+    const before = await wb.editorText();
+    await wb.page.keyboard.press('Control+End');
+    const ghost = wb.page.locator('.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text').first();
+    // The fixture model sometimes answers this out-of-distribution request with nothing (then no
+    // suggestion is right); each pause in typing is a new request, so type on, a few times at most.
+    let typed = '';
+    await wb.step('ghost-text', async () => {
+      for (const words of [' The beans', ' soak overnight', ' and then']) {
+        const generates = exact.ollama.requestsTo('/api/generate').length;
+        await wb.page.keyboard.type(words, { delay: 30 });
+        typed += words;
+        const shown = await ghost.waitFor({ state: 'visible', timeout: 20_000 }).then(() => true, () => false);
+        assert.ok(exact.ollama.requestsTo('/api/generate').length > generates, `typing asked the model for a suggestion; extension log:\n${exact.extensionLog().slice(-3000)}`);
+        if (shown) return;
+      }
+      throw new Error(`no inline suggestion after three pauses in typing; extension log:\n${exact.extensionLog().slice(-3000)}`);
+    });
+    // Monaco renders the ghost text's spaces as no-break spaces.
+    const suggested = (await ghost.innerText()).replace(/\u00a0/gu, ' ').trim();
+    await wb.screenshot('11-inline-suggestion');
+    await wb.page.keyboard.press('Tab');
+    const after = await waitFor('the suggestion accepted', async () => {
+      const t = await wb.editorText();
+      return t.length > before.length + typed.length ? t : undefined;
+    }, { timeoutMs: 10_000 });
+    assert.ok(after.startsWith(`${before}${typed}`), `typed text kept: ${JSON.stringify(after)}`);
+    const flat = (t: string): string => t.replace(/\s+/gu, ' ');
+    if (suggested.length > 0) assert.ok(flat(after).includes(flat(suggested.slice(0, 10))), `accepted text ${JSON.stringify(suggested)} is in the editor: ${JSON.stringify(after)}`);
   });
 });

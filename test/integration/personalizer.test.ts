@@ -16,6 +16,7 @@ import { resolveOllamaConfig } from '../../src/engines/ollama/config';
 import { OllamaGenerator } from '../../src/engines/ollama/generator';
 import {
   completionContextChars,
+  continuationText,
   ContextTooSmallError,
   EmptyInputError,
   InputTooLargeError,
@@ -142,4 +143,15 @@ describe('Personalizer on a real memory, embedder and Ollama-compatible server',
     const drafted = await personalizer().generateDraft('How do I make a quick tomato soup?', plans[1]!, () => undefined);
     assert.ok(drafted.text.length > 0);
   });
+});
+
+test('a continuation joins the text before it with one space between words and none before punctuation', () => {
+  assert.equal(continuationText('The beans', 'need an hour.'), ' need an hour.');
+  assert.equal(continuationText('The beans', ', soaked, need an hour.'), ', soaked, need an hour.');
+  assert.equal(continuationText('The beans ', '  need an hour.  \n'), 'need an hour.');
+  assert.equal(continuationText('The beans', '\n\nneed an hour.\nThen salt.'), ' need an hour.\nThen salt.');
+  assert.equal(continuationText('The beans', '\n\nneed an hour.\nThen salt.', true), ' need an hour.');
+  assert.equal(continuationText('Line one.\n', '\nNext line.'), 'Next line.');
+  assert.equal(continuationText('', 'Start.'), 'Start.');
+  assert.equal(continuationText('The beans', '   \n  '), '');
 });
