@@ -31,16 +31,16 @@ const binaries = {
 if (!binaries) throw new Error(`Unsupported target ${target}. Use one of linux-x64, linux-arm64, linux-armhf, darwin-arm64, darwin-x64, win32-x64, win32-arm64.`);
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// npm and vsce are .cmd shims on Windows, which execFile runs only through a shell.
-const shell = process.platform === 'win32';
-const run = (cmd, cmdArgs, cwd = root) => execFileSync(cmd, cmdArgs, { cwd, stdio: 'inherit', shell });
+// Node scripts run with this Node (no shell, so paths with spaces stay whole); only `npm ls`
+// needs a shell on Windows, where npm is a .cmd shim, and its arguments have no spaces.
+const runNode = (script, scriptArgs, cwd = root) => execFileSync(process.execPath, [script, ...scriptArgs], { cwd, stdio: 'inherit' });
 
 // npm installs only the binaries of the machine it runs on: refuse to build a .vsix without them.
 const missingBinaries = binaries.filter((b) => !existsSync(path.join(root, 'node_modules', '@node-llama-cpp', b)));
 if (missingBinaries.length > 0) {
-  throw new Error(`No llama.cpp binaries for ${target} here (node_modules/@node-llama-cpp/${missingBinaries.join(', ')} missing). Package on a ${target} machine after bash scripts/setup.sh.`);
+  throw new Error(`No llama.cpp binaries for ${target} here (node_modules/@node-llama-cpp/${missingBinaries.join(', ')} missing). Package on a ${target} machine after installing the dependencies there (npm ci).`);
 }
-run(process.execPath, ['scripts/build.mjs', '--production']);
+runNode('scripts/build.mjs', ['--production']);
 
 const stage = path.join(root, '.cache', 'vsix', target);
 rmSync(stage, { recursive: true, force: true });
@@ -61,7 +61,7 @@ writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null
 writeFileSync(path.join(stage, '.vscodeignore'), ['**/*.map', 'node_modules/**/*.ts', 'node_modules/**/*.md', 'node_modules/node-llama-cpp/llama/gitRelease.bundle', 'node_modules/node-llama-cpp/templates/**', ''].join('\n'));
 
 // The production dependency closure (node-llama-cpp and what it needs), minus other platforms' binaries.
-const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8', shell }).split('\n').filter(Boolean).slice(1);
+const listed = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8', shell: process.platform === 'win32' }).split('\n').filter(Boolean).slice(1);
 let copied = 0;
 for (const dir of listed) {
   const rel = path.relative(root, dir);
@@ -75,5 +75,5 @@ console.log(`Staged ${copied} production packages for ${target} (llama.cpp binar
 
 mkdirSync(path.join(root, 'dist-vsix'), { recursive: true });
 const out = path.join(root, 'dist-vsix', `exact-vscode-${target}.vsix`);
-run(path.join(root, 'node_modules', '.bin', 'vsce'), ['package', '--allow-missing-repository', '--skip-license', '--target', target, '--out', out], stage);
+runNode(path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce'), ['package', '--allow-missing-repository', '--skip-license', '--target', target, '--out', out], stage);
 console.log(`${out}: ${(statSync(out).size / 1e6).toFixed(1)} MB`);

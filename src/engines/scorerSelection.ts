@@ -89,8 +89,8 @@ async function unreadable(path: string): Promise<ModelFileError | undefined> {
  */
 function permissionAdvice(path: string): string {
   return (
-    `The file exists but this user cannot read it. If Ollama runs as a system service, add yourself to its group ` +
-    `(\`sudo usermod -aG ollama $USER\`, then log out and in again), or point \`exact.modelPath\` at a readable copy of ${path}.`
+    `This user may not read ${path}. If Ollama runs as a system service, add yourself to its group ` +
+    `(\`sudo usermod -aG ollama $USER\`, then log out and in again), or point \`exact.modelPath\` at a readable copy of the file`
   );
 }
 
@@ -120,7 +120,9 @@ export async function selectScorer(options: ScorerSelectionOptions): Promise<Sco
   }
   const fileError = path === undefined ? undefined : await unreadable(path);
   const problem = fileError?.message;
-  const localButLocked = fileError?.code === 'UNREADABLE' && isLoopback(client.config.host);
+  // A Linux system service keeps Ollama's files to its own user and group: the usual reason an
+  // Ollama on this machine serves a file EXACT cannot read.
+  const localButLocked = fileError?.code === 'UNREADABLE' && explicit === '' && process.platform === 'linux' && isLoopback(client.config.host);
 
   if (setting === 'llama.cpp') {
     if (path === undefined) {
@@ -134,7 +136,7 @@ export async function selectScorer(options: ScorerSelectionOptions): Promise<Sco
       throw new ScorerUnavailableError(
         `exact.scorer is "llama.cpp" but the model file cannot be used here: ${problem}`,
         localButLocked
-          ? permissionAdvice(path)
+          ? `${permissionAdvice(path)}.`
           : 'When Ollama runs on another machine, set `exact.scorer` to "auto" or "ollama" (scoring through Ollama log-probabilities), or copy the GGUF file here and set `exact.modelPath`.',
       );
     }
@@ -150,12 +152,10 @@ export async function selectScorer(options: ScorerSelectionOptions): Promise<Sco
     await client.requireLogprobsVersion(signal);
   } catch (e) {
     // Neither scorer can run. Name both ways out, and not the one that was just found unusable.
-    if (e instanceof OllamaVersionTooOldError && path !== undefined) {
-      throw new ScorerUnavailableError(
-        `EXACT cannot learn yet: the model file ${path} cannot be used here (${problem}), and ${e.message}`,
-        `${localButLocked ? permissionAdvice(path) : 'Copy the GGUF file to this machine and set `exact.modelPath` to it,'} or update Ollama to ${e.required} or newer (https://ollama.com/download).`,
-        { cause: e },
-      );
+    if (e instanceof OllamaVersionTooOldError) {
+      const fileProblem = path === undefined ? `Ollama reports no model file for '${client.config.model}'` : `the model file ${path} cannot be used here (${problem})`;
+      const fileFix = localButLocked && path !== undefined ? permissionAdvice(path) : 'Set `exact.modelPath` to the model\'s GGUF file on this machine';
+      throw new ScorerUnavailableError(`EXACT cannot learn yet: ${fileProblem}, and ${e.message}`, `${fileFix}, or update Ollama to ${e.required} or newer (https://ollama.com/download).`, { cause: e });
     }
     throw e;
   }
@@ -163,7 +163,7 @@ export async function selectScorer(options: ScorerSelectionOptions): Promise<Sco
     path === undefined
       ? `Ollama reports no model file for '${client.config.model}'`
       : localButLocked
-        ? `the model file ${path} is on this machine but not readable by this user (${problem}). ${permissionAdvice(path)} That makes scoring exact and faster`
+        ? `${problem} ${permissionAdvice(path)}: that makes scoring exact and faster`
         : `the model file ${path} is not usable here (${problem}); Ollama probably runs on another machine`;
   return {
     kind: 'ollama',

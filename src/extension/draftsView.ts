@@ -98,8 +98,9 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       let stopped = false;
       for (const plan of plans) {
         let text = '';
+        let stoppedAtLimit = false;
         try {
-          ({ text } = await personalizer.generateDraft(prompt, plan, (t) => {
+          ({ text, stoppedAtLimit } = await personalizer.generateDraft(prompt, plan, (t) => {
             text += t;
             this.post({ type: 'draftToken', requestId, slot: plan.slot, text: t });
           }, controller.signal));
@@ -107,7 +108,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
           if (!isAbort(e)) throw e;
           stopped = true;
         }
-        this.post({ type: 'draftDone', requestId, slot: plan.slot, text });
+        this.post({ type: 'draftDone', requestId, slot: plan.slot, text, stoppedAtLimit });
         if (stopped) break;
       }
       this.post({ type: 'draftsFinished', requestId, stopped });

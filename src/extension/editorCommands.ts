@@ -3,7 +3,7 @@
  * optional inline completion provider.
  */
 import * as vscode from 'vscode';
-import { completionContextChars, completionPrompt, continuationText, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
+import { completionPrompt, continuationText, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
 import { isAbort, showError, signalFrom } from './errors';
 import { errorText, type ExactRuntime } from './runtime';
 
@@ -52,19 +52,22 @@ async function generateWithProgress(
   title: string,
   prompt: string,
   maxTokens?: number,
-): Promise<{ text: string; stoppedAtLimit: boolean; retrieval: Retrieval } | undefined> {
+): Promise<{ text: string; stoppedAtLimit: boolean; retrieval: Retrieval; maxTokens: number } | undefined> {
+  const personalizer = await runtime.personalizer();
+  // Too large or too long for the context: say so before anything is sent.
+  personalizer.checkRequest(prompt, maxTokens);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title, cancellable: true },
     async (progress, token) => {
-      const personalizer = await runtime.personalizer();
       const signal = signalFrom(token);
       const retrieval = await personalizer.retrieve(prompt, signal);
       progress.report({ message: `with ${retrieval.attributes.length > 0 ? retrieval.attributes.join(', ') : 'no attributes yet'}` });
       let chars = 0;
-      const result = await personalizer.generate(prompt, (t) => {
+      const onToken = (t: string): void => {
         chars += t.length;
         progress.report({ message: `${chars} characters written…` });
-      }, signal, maxTokens);
+      };
+      const result = await personalizer.generate(prompt, { onToken, signal, retrieval, ...(maxTokens !== undefined ? { maxTokens } : {}) });
       return token.isCancellationRequested ? undefined : result;
     },
   );
@@ -85,6 +88,8 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
   try {
     const personalizer = await runtime.personalizer();
     personalizer.checkInput(original, 'text to rewrite');
+    const budget = rewriteTokenBudget(original);
+    personalizer.checkRequest(rewritePrompt(original), budget); // before asking for an instruction
     const instruction = await vscode.window.showInputBox({
       title: 'EXACT: Personalized Rewrite',
       prompt: 'Optional instruction (e.g. "shorter", "for a client email"). Press Enter to rewrite in your style.',
@@ -92,7 +97,6 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     });
     if (instruction === undefined) return;
     const version = editor.document.version;
-    const budget = rewriteTokenBudget(original);
     const result = await generateWithProgress(runtime, 'EXACT: Rewriting', rewritePrompt(original, instruction), budget);
     if (!result) return;
     const rewritten = result.text.trim();
@@ -106,7 +110,7 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     // A rewrite that ran into the token limit may end mid-sentence: say so before it can replace the original.
     const choice = result.stoppedAtLimit
       ? await vscode.window.showWarningMessage(
-          `${explained} The rewrite reached the token limit (${Math.max(budget, runtime.settings.decoding.maxTokens)} tokens) and may be cut short: check its end in the diff before accepting.`,
+          `${explained} The rewrite reached the token limit (${result.maxTokens} tokens) and may be cut short: check its end in the diff before accepting.`,
           'Accept',
           'Reject',
         )
@@ -153,10 +157,10 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
     return;
   }
   const position = editor.selection.active;
-  const s = runtime.settings;
-  const before = textBefore(editor.document, position, completionContextChars(s.ollama.numCtx ?? 4096, s.decoding.maxTokens, s.maxInputChars));
   try {
-    (await runtime.personalizer()).checkInput(before, 'text before the cursor');
+    const personalizer = await runtime.personalizer();
+    const before = personalizer.completionContext(textBefore(editor.document, position, runtime.settings.maxInputChars));
+    personalizer.checkInput(before, 'text before the cursor');
     const version = editor.document.version;
     const result = await generateWithProgress(runtime, 'EXACT: Continuing', completionPrompt(before));
     if (!result) return;
@@ -179,6 +183,7 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
 
 /** Inline completions while typing; registered only when exact.inlineCompletion.enabled is on. */
 export class PersonalizedInlineCompletions implements vscode.InlineCompletionItemProvider {
+  private lastProblem: string | undefined;
   constructor(private readonly runtime: ExactRuntime) {}
 
   async provideInlineCompletionItems(
@@ -191,16 +196,19 @@ export class PersonalizedInlineCompletions implements vscode.InlineCompletionIte
     // Debounce: wait for a pause in typing.
     await new Promise((r) => setTimeout(r, 600));
     if (token.isCancellationRequested) return [];
-    const s = this.runtime.settings;
-    const before = textBefore(doc, position, Math.min(4000, completionContextChars(s.ollama.numCtx ?? 4096, s.decoding.maxTokens, s.maxInputChars)));
-    if (before.trim().length < 20) return [];
     try {
-      const { text } = await (await this.runtime.personalizer()).generate(completionPrompt(before), undefined, signalFrom(token));
+      const personalizer = await this.runtime.personalizer();
+      const before = personalizer.completionContext(textBefore(doc, position, 4000), 4000);
+      if (before.trim().length < 20) return [];
+      const { text } = await personalizer.generate(completionPrompt(before), { signal: signalFrom(token) });
       const line = continuationText(before, text, true);
+      this.lastProblem = undefined;
       return line.length > 0 ? [new vscode.InlineCompletionItem(line, new vscode.Range(position, position))] : [];
     } catch (e) {
-      // No notification while typing; the log says why suggestions stopped.
-      if (!isAbort(e)) this.runtime.output.warn(`Inline completion failed: ${errorText(e)}`);
+      // No notification while typing; the log says why suggestions stopped (once per problem).
+      const problem = errorText(e);
+      if (!isAbort(e) && problem !== this.lastProblem) this.runtime.output.warn(`Inline completion failed: ${problem}`);
+      if (!isAbort(e)) this.lastProblem = problem;
       return [];
     }
   }

@@ -63,7 +63,9 @@ export class ExactRuntime implements vscode.Disposable {
 
   library(): string[] {
     try {
-      return buildAttributeLibrary(this.settings.customAttributes).map((a) => a.name);
+      const names = buildAttributeLibrary(this.settings.customAttributes).map((a) => a.name);
+      this.customAttributeProblem = undefined;
+      return names;
     } catch (e) {
       const message = `EXACT: Your custom attributes are not used until this is fixed: ${(e as Error).message}`;
       this.output.warn(message);

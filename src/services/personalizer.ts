@@ -63,9 +63,23 @@ export class ContextTooSmallError extends Error {
   }
 }
 
-/** Tokens a text will take, erring high (about 3 characters a token; English prose averages about 4). */
+/**
+ * Tokens a text will take, erring high: 3 ASCII characters a token (English prose averages about
+ * 4) and a token for every other character (CJK text runs near one token a character).
+ */
 export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 3);
+  let ascii = 0;
+  let other = 0;
+  for (const ch of text) {
+    if (ch.charCodeAt(0) < 0x80) ascii++;
+    else other++;
+  }
+  return Math.ceil(ascii / 3) + other;
+}
+
+/** Chat template, instruction line and an attribute block of k names of up to 40 characters. */
+export function promptOverheadTokens(k: number): number {
+  return 64 + 14 * Math.max(0, k);
 }
 
 /** Room a rewrite of `text` needs: as long as the original and half again, plus a little. */
@@ -73,13 +87,27 @@ export function rewriteTokenBudget(text: string): number {
   return Math.ceil(estimateTokens(text) * 1.5) + 64;
 }
 
-/** Characters of text before the cursor that fit the context next to a completion of `outputTokens`. */
-export function completionContextChars(contextTokens: number, outputTokens: number, maxInputChars: number): number {
-  return Math.max(0, Math.min(maxInputChars, (contextTokens - outputTokens - PROMPT_OVERHEAD_TOKENS) * 3));
+/**
+ * The end of `text` that fits in `maxTokens` estimated tokens and `maxChars` characters (whole
+ * characters; what a completion continues when the text before the cursor is long).
+ */
+export function fittingTail(text: string, maxTokens: number, maxChars: number): string {
+  let start = text.length;
+  let ascii = 0;
+  let other = 0;
+  while (start > 0) {
+    let from = start - 1;
+    // Step over a surrogate pair as one character.
+    if (from > 0 && /[\udc00-\udfff]/u.test(text[from]!) && /[\ud800-\udbff]/u.test(text[from - 1]!)) from--;
+    const isAscii = text.charCodeAt(from) < 0x80;
+    const tokens = Math.ceil((ascii + (isAscii ? 1 : 0)) / 3) + other + (isAscii ? 0 : 1);
+    if (tokens > maxTokens || text.length - from > maxChars) break;
+    if (isAscii) ascii++;
+    else other++;
+    start = from;
+  }
+  return text.slice(start);
 }
-
-/** Chat template, attribute block and instruction around the user's text. */
-const PROMPT_OVERHEAD_TOKENS = 96;
 
 export class EmptyInputError extends Error {
   constructor(what: string) {
@@ -94,9 +122,11 @@ export function rewritePrompt(text: string, instruction?: string): string {
   return `Rewrite the following text${how}. Reply with the rewritten text only.\n\n${text}`;
 }
 
+const COMPLETION_INSTRUCTION = 'Continue the following text. Reply with the continuation only.\n\n';
+
 /** The user prompt x for continuing `before` at the cursor. */
 export function completionPrompt(before: string): string {
-  return `Continue the following text. Reply with the continuation only.\n\n${before}`;
+  return `${COMPLETION_INSTRUCTION}${before}`;
 }
 
 /**
@@ -106,8 +136,10 @@ export function completionPrompt(before: string): string {
  */
 export function continuationText(before: string, generated: string, firstLine = false): string {
   let text = generated.trimEnd();
-  text = text.replace(/^\s+/u, /\s$/u.test(before) || before.length === 0 ? '' : ' ');
-  if (firstLine) text = text.split('\n')[0] ?? '';
+  const atBreak = /\s$/u.test(before) || before.length === 0;
+  // A continuation that opens a new paragraph keeps its line breaks, except in a one-line suggestion.
+  text = text.replace(/^\s+/u, (lead) => (atBreak ? '' : !firstLine && lead.includes('\n') ? lead.replace(/[ \t]+$/u, '') : ' '));
+  if (firstLine) text = text.split(/\r?\n/u)[0] ?? '';
   if (text.trim().length === 0) return '';
   const needsSpace = before.length > 0 && !/\s$/u.test(before) && !/^[\s.,;:!?)\]}'"”’]/u.test(text);
   return needsSpace ? ` ${text}` : text;
@@ -134,6 +166,15 @@ export function explainRetrieval(r: RetrievalResult): string {
   }
 }
 
+export interface GenerateOptions {
+  readonly onToken?: (text: string) => void;
+  readonly signal?: AbortSignal;
+  /** Raises the token limit for this call. */
+  readonly maxTokens?: number;
+  /** Attributes already retrieved for this prompt (saves embedding it again). */
+  readonly retrieval?: Retrieval;
+}
+
 export class Personalizer {
   constructor(
     private readonly memory: PreferenceMemory,
@@ -157,8 +198,32 @@ export class Personalizer {
   checkFits(prompt: string, outputTokens = this.settings.decoding.maxTokens ?? 0): void {
     const context = this.settings.contextTokens;
     if (context === undefined) return;
-    const promptTokens = estimateTokens(prompt) + PROMPT_OVERHEAD_TOKENS;
+    const promptTokens = estimateTokens(prompt) + promptOverheadTokens(this.settings.k);
     if (promptTokens + outputTokens > context) throw new ContextTooSmallError(promptTokens, outputTokens, context);
+  }
+
+  /**
+   * Checks a generation request before anything is sent: the input, and that it fits the context
+   * with room for `maxTokens` (which may raise the setting for this call, never lower it).
+   * Returns the token limit the generation will use.
+   */
+  checkRequest(prompt: string, maxTokens?: number): number {
+    this.checkInput(prompt, 'prompt');
+    const limit = Math.max(maxTokens ?? 0, this.settings.decoding.maxTokens ?? 0);
+    this.checkFits(prompt, limit);
+    return limit;
+  }
+
+  /**
+   * The end of `before` that a completion prompt can carry next to its answer (the most recent
+   * text is what a continuation needs); throws ContextTooSmallError when not even a little fits.
+   */
+  completionContext(before: string, maxChars = this.settings.maxInputChars): string {
+    const output = this.settings.decoding.maxTokens ?? 0;
+    const fixed = promptOverheadTokens(this.settings.k) + estimateTokens(COMPLETION_INSTRUCTION);
+    const room = (this.settings.contextTokens ?? Number.MAX_SAFE_INTEGER) - output - fixed;
+    if (room < 16) throw new ContextTooSmallError(fixed, output, this.settings.contextTokens ?? 0);
+    return fittingTail(before, room, Math.max(0, Math.min(maxChars, this.settings.maxInputChars - COMPLETION_INSTRUCTION.length)));
   }
 
   /** Algorithm 2, step 1: embed the prompt and retrieve attributes from the memory. */
@@ -175,16 +240,15 @@ export class Personalizer {
   }
 
   /**
-   * Algorithm 2, step 2: generate with the retrieved attributes injected. `maxTokens` raises the
-   * token limit above the setting for this call (a rewrite must have room for all of its input).
+   * Algorithm 2, step 2: generate with the retrieved attributes injected (retrieving them first
+   * unless `retrieval` is given). `maxTokens` raises the token limit above the setting for this
+   * call (a rewrite must have room for all of its input).
    */
-  async generate(prompt: string, onToken?: (t: string) => void, signal?: AbortSignal, maxTokens?: number): Promise<GeneratedText & { retrieval: Retrieval }> {
-    this.checkInput(prompt, 'prompt');
-    const decoding = maxTokens === undefined ? this.settings.decoding : { ...this.settings.decoding, maxTokens: Math.max(maxTokens, this.settings.decoding.maxTokens ?? 0) };
-    this.checkFits(prompt, decoding.maxTokens);
-    const retrieval = await this.retrieve(prompt, signal);
-    const generated = await this.generator.generate(prompt, retrieval.attributes, decoding, onToken, signal);
-    return { ...generated, retrieval };
+  async generate(prompt: string, options: GenerateOptions = {}): Promise<GeneratedText & { retrieval: Retrieval; maxTokens: number }> {
+    const maxTokens = this.checkRequest(prompt, options.maxTokens);
+    const retrieval = options.retrieval ?? (await this.retrieve(prompt, options.signal));
+    const generated = await this.generator.generate(prompt, retrieval.attributes, { ...this.settings.decoding, maxTokens }, options.onToken, options.signal);
+    return { ...generated, retrieval, maxTokens };
   }
 
   /** Draft A uses the retrieved attributes; draft B explores a contrasting set, so the choice teaches something. */

@@ -52,7 +52,7 @@ export type HostToWebview =
   | { type: 'prefill'; prompt: string }
   | { type: 'draftsStarted'; requestId: string; drafts: DraftInfo[] }
   | { type: 'draftToken'; requestId: string; slot: DraftSlot; text: string }
-  | { type: 'draftDone'; requestId: string; slot: DraftSlot; text: string }
+  | { type: 'draftDone'; requestId: string; slot: DraftSlot; text: string; stoppedAtLimit?: boolean }
   | { type: 'draftsFinished'; requestId: string; stopped: boolean }
   | { type: 'draftsFailed'; requestId: string; message: string }
   | { type: 'choiceSaved'; requestId: string; pairId: string }

@@ -219,9 +219,12 @@ describe('scorer selection and the fallback scorer against llama.cpp', () => {
     assert.match(err.message, /cannot be used here .*is not a GGUF model file.*0\.11\.4.*too old/su);
     assert.match(err.action, /exact\.modelPath.*update Ollama to 0\.12\.11/su);
     assert.doesNotMatch(err.action, /exact\.scorer/);
-    // Without any model file to fall back from, the version error itself is what the user sees.
+    // Without any model file from Ollama, the way out is a local file or a newer Ollama.
     server.fromPath = 'llama3.2';
-    await assert.rejects(selectScorer({ setting: 'auto', client: client(), createLlamaScorer: stubFactory }), OllamaVersionTooOldError);
+    const none = await selectScorer({ setting: 'auto', client: client(), createLlamaScorer: stubFactory }).catch((e: unknown) => e);
+    assert.ok(none instanceof ScorerUnavailableError, String(none));
+    assert.match(none.message, /Ollama reports no model file for .*too old/su);
+    assert.match(none.action, /^Set `exact\.modelPath` .*, or update Ollama to 0\.12\.11/su);
   });
 
   test('the setting forces either scorer', async () => {

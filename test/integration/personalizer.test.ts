@@ -15,9 +15,11 @@ import { OllamaClient } from '../../src/engines/ollama/client';
 import { resolveOllamaConfig } from '../../src/engines/ollama/config';
 import { OllamaGenerator } from '../../src/engines/ollama/generator';
 import {
-  completionContextChars,
+  completionPrompt,
   continuationText,
   ContextTooSmallError,
+  estimateTokens,
+  fittingTail,
   EmptyInputError,
   InputTooLargeError,
   Personalizer,
@@ -98,12 +100,13 @@ describe('Personalizer on a real memory, embedder and Ollama-compatible server',
     const short = await personalizer({ decoding: { ...settings().decoding, maxTokens: 3 } }).generate('Tell me a long story about Lisbon.');
     assert.equal(short.stoppedAtLimit, true, `3 tokens cannot finish an answer: ${JSON.stringify(short.text)}`);
     generator.calls.length = 0;
-    const long = await personalizer({ decoding: { ...settings().decoding, maxTokens: 3 } }).generate('Tell me a long story about Lisbon.', undefined, undefined, 300);
+    const long = await personalizer({ decoding: { ...settings().decoding, maxTokens: 3 } }).generate('Tell me a long story about Lisbon.', { maxTokens: 300 });
     assert.equal(generator.calls[0]?.maxTokens, 300, 'the per-call limit reached the generator');
+    assert.equal(long.maxTokens, 300);
     assert.ok(long.text.length > short.text.length);
     // A per-call limit below the setting does not lower it.
     generator.calls.length = 0;
-    await personalizer().generate('Hi', undefined, undefined, 5);
+    await personalizer().generate('Hi', { maxTokens: 5 });
     assert.equal(generator.calls[0]?.maxTokens, 40);
   });
 
@@ -113,17 +116,33 @@ describe('Personalizer on a real memory, embedder and Ollama-compatible server',
     assert.equal(budget, Math.ceil((3000 / 3) * 1.5) + 64);
     generator.calls.length = 0;
     const p = personalizer({ maxInputChars: 20_000 });
-    await assert.rejects(p.generate(rewritePrompt(text), undefined, undefined, budget), (e: Error) => {
+    assert.throws(() => p.checkRequest(rewritePrompt(text), budget), ContextTooSmallError);
+    await assert.rejects(p.generate(rewritePrompt(text), { maxTokens: budget }), (e: Error) => {
       assert.ok(e instanceof ContextTooSmallError);
       assert.match(e.message, /context holds 1,024 .*exact\.ollama\.contextLength.*Select a shorter passage/u);
       return true;
     });
     await assert.rejects(p.planDrafts(text), ContextTooSmallError);
     assert.equal(generator.calls.length, 0, 'nothing was sent to Ollama');
-    // Completion keeps the most recent text that fits next to its answer.
-    assert.equal(completionContextChars(4096, 200, 20_000), (4096 - 200 - 96) * 3);
-    assert.equal(completionContextChars(4096, 200, 5_000), 5_000);
-    assert.equal(completionContextChars(256, 200, 5_000), 0);
+  });
+
+  test('a completion at the end of a long document carries the most recent text that fits, in any script', async () => {
+    const p = personalizer({ maxInputChars: 20_000 });
+    for (const doc of ['word '.repeat(5000), '漢字の文章。'.repeat(1000), 'mixed 混合 '.repeat(2000)]) {
+      const tail = p.completionContext(doc);
+      assert.ok(doc.endsWith(tail) && tail.length > 100, `a long tail is kept (${tail.length} characters)`);
+      assert.doesNotThrow(() => p.checkRequest(completionPrompt(tail)), 'the completion request fits');
+      // ...and not much more would have: one more estimated token's worth breaks the budget.
+      const room = 1024 - 40 - (64 + 14 * 2) - estimateTokens(completionPrompt(''));
+      assert.ok(estimateTokens(tail) <= room && estimateTokens(doc.slice(-(tail.length + 4))) > room - 2, `tail uses the room: ${estimateTokens(tail)} of ${room}`);
+    }
+    // The character limit applies too (the instruction counts against it).
+    assert.equal(p.completionContext('abc '.repeat(100), 50).length, 50);
+    assert.equal(fittingTail('abcdef', 1, 100), 'def');
+    assert.equal(fittingTail('😀😀b', 2, 100), '😀b', 'a surrogate pair is one character, never split');
+    // A context that leaves no room for any text is reported as such.
+    assert.throws(() => personalizer({ contextTokens: 150 }).completionContext('Some text.'), ContextTooSmallError);
+    await assert.rejects(p.generate(completionPrompt('x'.repeat(19_990))), InputTooLargeError);
   });
 
   test('empty or oversized input and identical drafts are refused with what to do, and nothing is recorded', async () => {
@@ -149,8 +168,8 @@ test('a continuation joins the text before it with one space between words and n
   assert.equal(continuationText('The beans', 'need an hour.'), ' need an hour.');
   assert.equal(continuationText('The beans', ', soaked, need an hour.'), ', soaked, need an hour.');
   assert.equal(continuationText('The beans ', '  need an hour.  \n'), 'need an hour.');
-  assert.equal(continuationText('The beans', '\n\nneed an hour.\nThen salt.'), ' need an hour.\nThen salt.');
-  assert.equal(continuationText('The beans', '\n\nneed an hour.\nThen salt.', true), ' need an hour.');
+  assert.equal(continuationText('The beans.', '\n\nNext paragraph.\nThen salt.'), '\n\nNext paragraph.\nThen salt.', 'a new paragraph keeps its break');
+  assert.equal(continuationText('The beans', '\n\nneed an hour.\r\nThen salt.', true), ' need an hour.');
   assert.equal(continuationText('Line one.\n', '\nNext line.'), 'Next line.');
   assert.equal(continuationText('', 'Start.'), 'Start.');
   assert.equal(continuationText('The beans', '   \n  '), '');

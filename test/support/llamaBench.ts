@@ -1,6 +1,6 @@
 /**
  * Measures the llama.cpp scorer on random-weight models: scoring throughput, what prefix reuse
- * and parallel sequences buy, and the per-token cost of a real-sized (32k) vocabulary.
+ * buys, and the per-token cost of a real-sized (32k) vocabulary.
  *
  *   node --import tsx test/support/llamaBench.ts [--quick]
  *

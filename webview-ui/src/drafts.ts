@@ -10,6 +10,8 @@ interface DraftState {
   text: string;
   done: boolean;
   editing: boolean;
+  /** Generation ran into the token limit, so the text may end mid-sentence. */
+  cut: boolean;
 }
 
 let requestId: string | undefined;
@@ -108,6 +110,7 @@ function renderDraft(state: DraftState): HTMLElement {
     el('div', { class: 'tags' }, ...(state.info.attributes.length > 0 ? state.info.attributes.map((a) => tag(a)) : [tag('no attributes')])),
     el('div', { class: 'why' }, state.info.why),
     body,
+    state.cut ? el('div', { class: 'why cut' }, 'Stopped at the token limit (exact.generation.maxTokens): it may end mid-sentence. Edit it before choosing, or raise the limit.') : '',
     actions,
   );
   for (const b of actions.querySelectorAll('vscode-button')) setDisabled(b, generating || decided || !state.done);
@@ -159,7 +162,7 @@ window.addEventListener('message', (event: MessageEvent<HostToWebview>) => {
       break;
     case 'draftsStarted':
       requestId = m.requestId;
-      for (const info of m.drafts) drafts.set(info.slot, { info, text: '', done: false, editing: false });
+      for (const info of m.drafts) drafts.set(info.slot, { info, text: '', done: false, editing: false, cut: false });
       updateButtons();
       setStatus('Generating…', 'info', true);
       break;
@@ -176,6 +179,7 @@ window.addEventListener('message', (event: MessageEvent<HostToWebview>) => {
       if (m.requestId !== requestId || !s) break;
       s.text = m.text;
       s.done = true;
+      s.cut = m.stoppedAtLimit === true;
       break;
     }
     case 'draftsFinished':

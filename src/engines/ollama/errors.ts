@@ -132,8 +132,8 @@ export class OllamaLogprobsUnavailableError extends OllamaError {
   override readonly name = 'OllamaLogprobsUnavailableError';
   readonly action: string;
 
-  constructor(host: string, model: string, version?: string) {
-    super(`Ollama${version === undefined ? '' : ` ${version}`} at ${host} returned no log-probabilities for '${model}'.`, host);
+  constructor(host: string, model: string) {
+    super(`Ollama at ${host} returned no log-probabilities for '${model}'.`, host);
     this.action =
       `Its version is recent enough, so the model's runner or a proxy in between drops them. Try another model, ` +
       `or score in-process: set \`exact.scorer\` to "llama.cpp" and \`exact.modelPath\` to the model's GGUF file on this machine.`;
