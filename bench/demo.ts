@@ -148,7 +148,7 @@ try {
     const retrieval = await personalizer.retrieve(prompt);
     say(`   retrieved: ${retrieval.attributes.join(', ') || '(none)'}   ${dim(`planted for ${topic}: ${plantedSet(user, topic).join(', ')}`)}`);
     say(wrap(`why: ${retrieval.why}`, '   '));
-    const plain = await llama.generate(prompt, [], decoding);
+    const { text: plain } = await llama.generate(prompt, [], decoding);
     const personalized = await personalizer.generate(prompt);
     say(wrap(`without EXACT: ${plain}`, '     '));
     say(wrap(`with EXACT <${personalized.retrieval.attributes.join(', ')}>: ${personalized.text}`, '     '));
