@@ -130,6 +130,17 @@ export interface BarGroup {
   readonly errors?: ReadonlyArray<number>;
 }
 
+
+/** The opening of a chart: the svg element, a white background, the title and the subtitle. */
+function svgOpening(width: number, height: number, left: number, options: { title: string; subtitle?: string }): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${left}" y="22" font-size="15" font-weight="bold">${esc(options.title)}</text>`,
+    ...(options.subtitle !== undefined ? [`<text x="${left}" y="40" fill="#555">${esc(options.subtitle)}</text>`] : []),
+  ];
+}
+
 /** Grouped vertical bars with error bars, values in [0, 1] shown as percent. */
 export function barChartSvg(options: {
   title: string;
@@ -148,11 +159,7 @@ export function barChartSvg(options: {
   const width = Math.max(520, left + groups.length * groupW + 20);
   const height = top + plotH + 110;
   const y = (v: number): number => top + plotH * (1 - v);
-  const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
-  parts.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  parts.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${esc(options.title)}</text>`);
-  if (options.subtitle !== undefined) parts.push(`<text x="${left}" y="40" fill="#555">${esc(options.subtitle)}</text>`);
+  const parts = svgOpening(width, height, left, options);
   for (let t = 0; t <= 10; t += 2) {
     const v = t / 10;
     parts.push(`<line x1="${left}" x2="${width - 10}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e5e5"/>`);
@@ -219,11 +226,7 @@ export function lineChartSvg(options: {
   const height = top + plotH + 86;
   const xi = (i: number): number => left + (options.xs.length === 1 ? plotW / 2 : (plotW * i) / (options.xs.length - 1));
   const y = (v: number): number => top + plotH * (1 - v);
-  const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
-  parts.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  parts.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${esc(options.title)}</text>`);
-  if (options.subtitle !== undefined) parts.push(`<text x="${left}" y="40" fill="#555">${esc(options.subtitle)}</text>`);
+  const parts = svgOpening(width, height, left, options);
   for (let t = 0; t <= 10; t += 2) {
     parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(t / 10)}" y2="${y(t / 10)}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${left - 6}" y="${y(t / 10) + 4}" text-anchor="end" fill="#555">${t * 10}%</text>`);

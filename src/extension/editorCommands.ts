@@ -73,16 +73,18 @@ async function generateWithProgress(
   );
 }
 
-export async function personalizedRewrite(runtime: ExactRuntime, preview: PreviewProvider): Promise<void> {
+/** The active editor when generation may run there; otherwise says why and returns undefined. */
+function editorForGeneration(runtime: ExactRuntime, noEditor: string): vscode.TextEditor | undefined {
   const editor = vscode.window.activeTextEditor;
-  if (!editor) {
-    void vscode.window.showWarningMessage('EXACT: Open a file and select the text to rewrite.');
-    return;
-  }
-  if (!runtime.trusted) {
-    void vscode.window.showWarningMessage('EXACT: Generation is disabled in untrusted workspaces.');
-    return;
-  }
+  if (!editor) void vscode.window.showWarningMessage(`EXACT: ${noEditor}`);
+  else if (!runtime.trusted) void vscode.window.showWarningMessage('EXACT: Generation is disabled in untrusted workspaces.');
+  else return editor;
+  return undefined;
+}
+
+export async function personalizedRewrite(runtime: ExactRuntime, preview: PreviewProvider): Promise<void> {
+  const editor = editorForGeneration(runtime, 'Open a file and select the text to rewrite.');
+  if (!editor) return;
   const range = rewriteRange(editor);
   const original = editor.document.getText(range);
   try {
@@ -147,15 +149,8 @@ export function textBefore(doc: vscode.TextDocument, position: vscode.Position, 
 }
 
 export async function personalizedCompletion(runtime: ExactRuntime): Promise<void> {
-  const editor = vscode.window.activeTextEditor;
-  if (!editor) {
-    void vscode.window.showWarningMessage('EXACT: Open a file and place the cursor where writing should continue.');
-    return;
-  }
-  if (!runtime.trusted) {
-    void vscode.window.showWarningMessage('EXACT: Generation is disabled in untrusted workspaces.');
-    return;
-  }
+  const editor = editorForGeneration(runtime, 'Open a file and place the cursor where writing should continue.');
+  if (!editor) return;
   const position = editor.selection.active;
   try {
     const personalizer = await runtime.personalizer();
