@@ -116,13 +116,12 @@ export class ProfilePanel implements vscode.Disposable {
     const key = accuracyKey(items);
     try {
       const [selection, embedder] = await Promise.all([this.runtime.scorer(), this.runtime.embedder()]);
-      const s = this.runtime.settings;
-      const personalizer = new Personalizer(memory, embedder, this.runtime.generator(), { k: s.k, retrievalMode: s.retrievalMode, neighbors: s.neighbors, decoding: s.decoding, maxInputChars: s.maxInputChars }, () => this.library().map((a) => a.name));
+      const personalizer = new Personalizer(memory, embedder, this.runtime.generator(), this.runtime.personalizerSettings(), () => this.library().map((a) => a.name));
       const report = await personalizer.leaveOneOutAccuracy(selection.scorer);
       this.accuracyCache = {
         key,
         value: { accuracy: report.accuracy, improved: report.improved, total: report.total },
-        note: `Leave-one-out over your learned prompts, scored with ${selection.kind}: each prompt's attributes are retrieved from the others (${s.retrievalMode}).`,
+        note: `Leave-one-out over your learned prompts, scored with ${selection.kind}: each prompt's attributes are retrieved from the others (${this.runtime.settings.retrievalMode}).`,
       };
     } catch (e) {
       this.accuracyCache = { key, value: null, note: `Modeling accuracy could not be computed: ${errorText(e)}` };

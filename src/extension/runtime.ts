@@ -12,7 +12,7 @@ import { chooseEmbedder } from '../engines/ollama/embedder';
 import { OllamaGenerator } from '../engines/ollama/generator';
 import { llamaScorerFactory, selectScorer, type ScorerSelection } from '../engines/scorerSelection';
 import { IndexingQueue, type IndexingEvent } from '../services/indexingQueue';
-import { Personalizer } from '../services/personalizer';
+import { Personalizer, type PersonalizerSettings } from '../services/personalizer';
 import { PreferenceMemory } from '../storage';
 import { readSettings, type ExactSettings } from './settings';
 
@@ -130,7 +130,8 @@ export class ExactRuntime implements vscode.Disposable {
     return this.retryable(this.personalizerCache, () => (this.personalizerCache = undefined));
   }
 
-  private personalizerSettings() {
+  /** The Personalizer's settings, read from the current VS Code settings. */
+  personalizerSettings(): PersonalizerSettings {
     const s = this.settings;
     return {
       k: s.k,

@@ -71,11 +71,14 @@ export function estimateTokens(text: string): number {
   let ascii = 0;
   let other = 0;
   for (const ch of text) {
-    if (ch.charCodeAt(0) < 0x80) ascii++;
+    if (isAscii(ch)) ascii++;
     else other++;
   }
-  return Math.ceil(ascii / 3) + other;
+  return tokensFor(ascii, other);
 }
+
+const isAscii = (ch: string): boolean => ch.charCodeAt(0) < 0x80;
+const tokensFor = (ascii: number, other: number): number => Math.ceil(ascii / 3) + other;
 
 /** Chat template, instruction line and an attribute block of k names of up to 40 characters. */
 export function promptOverheadTokens(k: number): number {
@@ -99,10 +102,9 @@ export function fittingTail(text: string, maxTokens: number, maxChars: number): 
     let from = start - 1;
     // Step over a surrogate pair as one character.
     if (from > 0 && /[\udc00-\udfff]/u.test(text[from]!) && /[\ud800-\udbff]/u.test(text[from - 1]!)) from--;
-    const isAscii = text.charCodeAt(from) < 0x80;
-    const tokens = Math.ceil((ascii + (isAscii ? 1 : 0)) / 3) + other + (isAscii ? 0 : 1);
-    if (tokens > maxTokens || text.length - from > maxChars) break;
-    if (isAscii) ascii++;
+    const ascii1 = isAscii(text[from]!);
+    if (tokensFor(ascii + (ascii1 ? 1 : 0), other + (ascii1 ? 0 : 1)) > maxTokens || text.length - from > maxChars) break;
+    if (ascii1) ascii++;
     else other++;
     start = from;
   }
