@@ -765,11 +765,41 @@ export class Workbench {
       const abs = path.isAbsolute(filePath) ? filePath : path.join(this.server.workspace ?? '', filePath);
       if (!existsSync(abs)) throw new Error(`no such file: ${abs}`);
       const base = path.basename(abs);
+      // A file opened while a modal editor (Settings) is up opens inside that modal, without a tab.
+      await this.closeModalEditor();
       await this.openQuickInput('Control+P', abs);
       await this.pickQuickInput(base);
-      await this.page.locator('.tabs-container .tab.active', { hasText: base }).first().waitFor({ state: 'visible' });
+      await this.page
+        .locator('.tabs-container .tab.active', { hasText: base })
+        .first()
+        .waitFor({ state: 'visible' })
+        .catch(async (e: unknown) => {
+          const tabs = await this.page.locator('.tabs-container .tab').allInnerTexts().catch(() => []);
+          const modal = await this.modalEditor.isVisible().catch(() => false);
+          throw new Error(`${(e as Error).message}; tabs: ${JSON.stringify(tabs.map((t) => t.trim()))}; modal editor open: ${modal}`);
+        });
       await this.activeEditor.waitFor({ state: 'visible' });
       await this.focusEditor();
+    });
+  }
+
+  /** The modal editor VS Code (1.108+) opens Settings in, over the workbench. */
+  get modalEditor(): Locator {
+    return this.page.locator('.monaco-modal-editor-block').first();
+  }
+
+  /**
+   * Closes the modal editor if one is open. Escape first clears a Settings search, then closes
+   * the modal; the modal's own element is the sign, since the Settings list re-renders between.
+   */
+  async closeModalEditor(): Promise<void> {
+    if (!(await this.modalEditor.isVisible())) return;
+    await this.step('close-modal-editor', async () => {
+      await waitFor('the modal editor closed', async () => {
+        if (!(await this.modalEditor.isVisible())) return true;
+        await this.page.keyboard.press('Escape');
+        return undefined;
+      }, { timeoutMs: 10_000, intervalMs: 500 });
     });
   }
 

@@ -137,12 +137,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
         assert.ok(labels.some((l) => /Exact › Ollama: ?Host/.test(l)), `settings shown: ${JSON.stringify(labels.slice(0, 5))}`);
         assert.ok(labels.every((l) => l.startsWith('Exact')), 'only EXACT settings are listed');
         await wb.screenshot('07-settings');
-        // VS Code 1.139 shows Settings as a modal over the workbench: Escape closes it.
-        await waitFor('the settings closed', async () => {
-          if (!(await wb.page.locator('.setting-item-category').first().isVisible())) return true;
-          await wb.page.keyboard.press('Escape');
-          return undefined;
-        }, { timeoutMs: 10_000, intervalMs: 500 });
+        await wb.closeModalEditor();
       });
     } finally {
       await exact.ollama.setDown(false);
@@ -177,14 +172,11 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
       await checkbox.click();
       await waitFor('the setting ticked', async () => ((await checkbox.getAttribute('aria-checked')) === 'true' ? true : undefined), { timeoutMs: 10_000 });
       await wb.screenshot('10-inline-setting');
+      assert.ok(await wb.modalEditor.isVisible(), 'Settings is open as a modal editor (closeModalEditor relies on its element)');
       // The Settings editor writes the change a moment later (closing it at once can lose it): wait
       // until the extension says the change took effect, then close it.
       await waitFor('the extension to turn inline completions on', () => exact.extensionLog().includes('Inline completions on.') || undefined, { timeoutMs: 30_000, intervalMs: 250 });
-      await waitFor('the settings closed', async () => {
-        if (!(await wb.page.locator('.setting-item-category').first().isVisible())) return true;
-        await wb.page.keyboard.press('Escape');
-        return undefined;
-      }, { timeoutMs: 10_000, intervalMs: 500 });
+      await wb.closeModalEditor();
     });
     await wb.openFile(notes);
     await wb.page.keyboard.press('Control+End');
