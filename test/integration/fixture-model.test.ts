@@ -56,6 +56,38 @@ describe('fixture model', () => {
     assert.ok(rate >= 0.75, `follow rate ${rate}`);
   });
 
+  test('the fast probability path reads exactly what the whole distribution gives', async (t) => {
+    // Held-out pairs as indexing scores them: the model's greedy choice is the response token at
+    // most positions but not all, so both branches of the fast path run.
+    const rng = makeRng(20250202);
+    const requests = heldOutPrompts(79, 12).flatMap((prompt, i) => {
+      const a = sampleAttributeSet(rng);
+      const response = writeResponse(prompt, a, i);
+      return [a, [], sampleAttributeSet(rng)].map((attributes) => ({ prompt: prompt.text, attributes, response }));
+    });
+    const slow = await LlamaEngine.load(FIXTURE, { contextSize: 1024, probabilityPath: 'distribution' });
+    try {
+      assert.equal(engine.modelInfo.probabilityPath, 'fast');
+      assert.equal(slow.modelInfo.probabilityPath, 'distribution');
+      engine.resetStats();
+      let t0 = performance.now();
+      const fast = await engine.scoreDetailed(requests);
+      const fastMs = performance.now() - t0;
+      t0 = performance.now();
+      const reference = await slow.scoreDetailed(requests);
+      const slowMs = performance.now() - t0;
+      const { scoredTokens, greedyHits } = engine.scoreStats;
+      assert.deepEqual(fast, reference, 'every token log-prob bit-identical');
+      assert.ok(greedyHits > 0 && greedyHits < scoredTokens, `both branches ran: ${greedyHits} of ${scoredTokens} positions were greedy hits`);
+      t.diagnostic(
+        `${requests.length} sequences, ${scoredTokens} scored tokens, ${greedyHits} (${((100 * greedyHits) / scoredTokens).toFixed(0)}%) read from the greedy token; ` +
+          `fast ${fastMs.toFixed(0)} ms vs whole distribution ${slowMs.toFixed(0)} ms (${(slowMs / fastMs).toFixed(2)}x)`,
+      );
+    } finally {
+      await slow.dispose();
+    }
+  });
+
   test('asked to be Concise it writes less than asked to be Storyteller', async (t) => {
     const prompts = heldOutPrompts(78, 6);
     const lengths: Record<string, number[]> = { Concise: [], Storyteller: [] };

@@ -13,6 +13,7 @@ import type { ScoreRequest } from '../../src/core';
 import { renderPrompt } from '../../src/engines/promptFormat';
 import { DEFAULT_LOG_PROB_FLOOR, defaultThreads, LlamaEngine, type GenerationChunk } from '../../src/engines/llama/llamaEngine';
 import { ModelFileError } from '../../src/engines/llama/modelFile';
+import { fastTargetReader } from '../../src/engines/llama/targetProbabilities';
 import { buildRandomLlamaGguf, randomLlamaModelPath } from '../support/randomGguf';
 import { PrefixReference } from '../support/llamaReference';
 
@@ -183,6 +184,27 @@ describe('LlamaEngine scoring', () => {
     assert.deepEqual(full, again);
     // An already-aborted signal rejects before any work.
     await assert.rejects(engine.score(batch, AbortSignal.abort()), (e: Error) => e.name === 'AbortError');
+  });
+});
+
+describe('LlamaEngine probability paths', () => {
+  test('the fast path equals the whole-distribution path on a model that rarely agrees with the text', async (t) => {
+    const fast = await LlamaEngine.load(MODEL, { contextSize: 512 });
+    const whole = await LlamaEngine.load(MODEL, { contextSize: 512, probabilityPath: 'distribution' });
+    try {
+      const batch = [...pairBatch(), ...pairBatch('Plan a trip to Rome.')];
+      assert.deepEqual(await fast.scoreDetailed(batch), await whole.scoreDetailed(batch));
+      const { scoredTokens, greedyHits } = fast.scoreStats;
+      assert.equal(whole.scoreStats.greedyHits, 0);
+      t.diagnostic(`${greedyHits} of ${scoredTokens} scored tokens were the random model's greedy choice`);
+    } finally {
+      await fast.dispose();
+      await whole.dispose();
+    }
+  });
+
+  test('without the node-llama-cpp internals it needs, there is no fast path (the engine uses the public one)', () => {
+    assert.equal(fastTargetReader({} as never, {} as never, {} as never), undefined);
   });
 });
 

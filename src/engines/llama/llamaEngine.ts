@@ -14,9 +14,10 @@
  * term clamped from below at `logProbFloor` (default -100; node-llama-cpp hands probabilities over
  * as float32, which turns anything below about e^-103 into 0, i.e. -Infinity).
  *
- * Exactness. Probabilities come from `controlledEvaluate` with default sampling options (the
- * softmax of the raw logits), flash attention is off and the thread count is fixed, so the same
- * request gives the same bits however requests are batched and whatever was evaluated before.
+ * Exactness. Probabilities are llama.cpp's softmax of the raw logits (default sampling options),
+ * read the fast way when node-llama-cpp allows it (targetProbabilities.ts); flash attention is off
+ * and the thread count is fixed, so the same request gives the same bits however requests are
+ * batched and whatever was evaluated before.
  *
  * Prefix reuse. A batch is scored in lexicographic order of its token sequences, so requests that
  * share a prompt (and, within those, an attribute set) are neighbours. Before each sequence the KV
@@ -45,6 +46,7 @@ import { abortError, throwIfAborted, type GenerationOptions, type ScoreRequest }
 import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
 import { checkModelFile, loadFailure, ModelFileError } from './modelFile';
 import { sampleToken, seededRandom } from './sampling';
+import { distributionReader, fastTargetReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
 import { vocabularyEntryBytes } from './tokenBytes';
 
 export { ModelFileError } from './modelFile';
@@ -70,6 +72,11 @@ export interface LlamaEngineOptions {
   readonly scoreEnd?: boolean;
   /** Reuse the KV cache between sequences sharing a prefix (default true; false is for checks). */
   readonly prefixReuse?: boolean;
+  /**
+   * How token probabilities are read (targetProbabilities.ts): 'fast' (default; the public path
+   * when this node-llama-cpp lacks what it needs) or 'distribution' (the public API, for checks).
+   */
+  readonly probabilityPath?: ProbabilityPath;
 }
 
 export interface LlamaModelInfo {
@@ -86,6 +93,8 @@ export interface LlamaModelInfo {
   readonly eos: number | null;
   readonly sizeBytes: number;
   readonly threads: number;
+  /** How scoring reads token probabilities. */
+  readonly probabilityPath: ProbabilityPath;
 }
 
 export interface TokenScore {
@@ -112,6 +121,8 @@ export interface ScoreStats {
   scoredTokens: number;
   /** Tokens not evaluated again thanks to the KV cache. */
   reusedTokens: number;
+  /** Scored tokens that were the model's greedy choice (read without the whole distribution). */
+  greedyHits: number;
   milliseconds: number;
 }
 
@@ -242,7 +253,8 @@ export class LlamaEngine {
   private readonly bytesCache = new Map<number, number[]>();
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
-  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, milliseconds: 0 };
+  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
+  private readonly reader: TargetReader;
 
   private constructor(
     private readonly path: string,
@@ -267,6 +279,7 @@ export class LlamaEngine {
     this.spacePrefix = vocabType === 'spm' && addSpacePrefix !== false;
     const tokens = md.tokenizer?.ggml?.tokens;
     this.vocabulary = Array.isArray(tokens) ? (tokens as string[]) : undefined;
+    this.reader = ((options.probabilityPath ?? 'fast') === 'fast' ? fastTargetReader(model, context, sequence) : undefined) ?? distributionReader(sequence);
   }
 
   /**
@@ -326,6 +339,7 @@ export class LlamaEngine {
       eos: this.model.tokens.eos,
       sizeBytes: this.model.size,
       threads: this.threads,
+      probabilityPath: this.reader.path,
     };
   }
 
@@ -335,7 +349,7 @@ export class LlamaEngine {
   }
 
   resetStats(): void {
-    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, milliseconds: 0 };
+    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
   }
 
   tokenize(text: string, specialTokens = false): number[] {
@@ -422,18 +436,14 @@ export class LlamaEngine {
     // The last token is never fed (nothing comes after it).
     for (const [from, to] of this.chunks(keep, n - 1, start - 1)) {
       throwIfAborted(signal);
-      const items: ControlledEvaluateInputItem[] = [];
-      for (let i = from; i < to; i++) {
-        const t = tokens[i]! as Token;
-        items.push(i >= start - 1 ? [t, { generateNext: { probabilities: true } }] : t);
-      }
-      const out = await seq.controlledEvaluate(items);
-      this.stats.evaluatedTokens += items.length;
+      const fed = tokens.slice(from, to);
+      const targets = fed.map((_, j) => (from + j >= start - 1 ? tokens[from + j + 1] : undefined));
+      const { probabilities, greedyHits } = await this.reader.read(fed, targets);
+      this.stats.evaluatedTokens += fed.length;
+      this.stats.greedyHits += greedyHits;
       for (let i = Math.max(from, start - 1); i < to; i++) {
-        const probabilities = out[i - from]?.next.probabilities;
-        if (probabilities === undefined) throw new Error(`llama.cpp returned no distribution at position ${i}.`);
         const target = tokens[i + 1]!;
-        const prob = probabilities.get(target as Token) ?? 0;
+        const prob = probabilities[i - from]!;
         const logprob = Math.max(this.floor, prob > 0 ? Math.log(prob) : -Infinity);
         scored.push({ token: target, logprob });
         sum += logprob;
@@ -631,6 +641,7 @@ export class LlamaEngine {
       if (this.disposed) return;
       this.disposed = true;
       if (this.embeddingContext !== undefined) await (await this.embeddingContext.catch(() => undefined))?.dispose();
+      this.reader.dispose();
       await this.context.dispose();
       await this.model.dispose();
     });
