@@ -1,6 +1,7 @@
 /** Setup check, model choice, and the memory's maintenance commands (re-index, export, import, reset). */
 import * as vscode from 'vscode';
 import { checkOllamaHealth } from '../engines/ollama/health';
+import { countOf } from '../shared/plural';
 import { showError } from './errors';
 import { errorText, type ExactRuntime } from './runtime';
 
@@ -62,7 +63,7 @@ export async function exportData(runtime: ExactRuntime): Promise<void> {
   if (!target) return;
   try {
     const r = await (await runtime.memoryOffline()).exportToFile(target.fsPath);
-    void vscode.window.showInformationMessage(`EXACT: Exported ${r.pairs} choices to ${target.fsPath}.`);
+    void vscode.window.showInformationMessage(`EXACT: Exported ${countOf(r.pairs, 'choice')} to ${target.fsPath}.`);
   } catch (e) {
     await showError(e, runtime.output, 'Export failed: ');
   }
@@ -73,7 +74,7 @@ export async function importData(runtime: ExactRuntime): Promise<void> {
   if (!source) return;
   try {
     const r = await (await runtime.memoryOffline()).importFromFile(source.fsPath);
-    void vscode.window.showInformationMessage(`EXACT: Imported ${r.added} new choices.`);
+    void vscode.window.showInformationMessage(`EXACT: Imported ${countOf(r.added, 'new choice')}.`);
     await runtime.refreshSnapshot();
     runtime.kickIndexing().catch((e: unknown) => runtime.output.warn(`Indexing after import did not start: ${errorText(e)}`));
   } catch (e) {
@@ -85,7 +86,7 @@ export async function resetData(runtime: ExactRuntime): Promise<void> {
   const memory = await runtime.memoryOffline();
   const stats = await memory.stats();
   const answer = await vscode.window.showWarningMessage(
-    `Delete all ${stats.pairs} recorded choices and everything EXACT learned in this workspace? This cannot be undone (export first to keep a copy).`,
+    `Delete ${stats.pairs === 1 ? 'the 1 recorded choice' : `all ${stats.pairs} recorded choices`} and everything EXACT learned in this workspace? This cannot be undone (export first to keep a copy).`,
     { modal: true },
     'Delete Everything',
   );

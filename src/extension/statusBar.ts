@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { countOf } from '../shared/plural';
 import type { IndexingEvent } from '../services/indexingQueue';
 import { showError } from './errors';
 import type { ExactRuntime, QueueSnapshot } from './runtime';
@@ -23,8 +24,8 @@ export class IndexingStatus implements vscode.Disposable {
       this.item.text = `$(sync~spin) EXACT: indexing ${Math.max(s.position, 1)}/${Math.max(s.total, 1)}`;
       this.item.tooltip = 'EXACT is learning from your choices. Click to see your profile.';
     } else {
-      this.item.text = `$(person) EXACT: ${s.learned} prompt${s.learned === 1 ? '' : 's'} learned`;
-      this.item.tooltip = s.lastError ? `Last problem: ${s.lastError}` : s.pending > 0 ? `${s.pending} choices waiting to be learned.` : 'Click to see your attribute profile.';
+      this.item.text = `$(person) EXACT: ${countOf(s.learned, 'prompt')} learned`;
+      this.item.tooltip = s.lastError ? `Last problem: ${s.lastError}` : s.pending > 0 ? `${countOf(s.pending, 'choice')} waiting to be learned.` : 'Click to see your attribute profile.';
     }
     this.item.backgroundColor = s.lastError && !s.running ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
   }

@@ -803,6 +803,29 @@ export class Workbench {
     });
   }
 
+  /**
+   * Answers VS Code's own file dialog (code-server shows open and save dialogs as a quick input
+   * holding a path): once the dialog has filled in its starting path, replaces it with
+   * `filePath` (absolute) and accepts. A path typed before the dialog is ready gets its starting
+   * folder put in front of it.
+   */
+  async answerFileDialog(filePath: string): Promise<void> {
+    await this.step(`file-dialog-${path.basename(filePath)}`, async () => {
+      await this.quickInputBox.waitFor({ state: 'visible' });
+      await waitFor('the file dialog to show its starting path', async () => ((await this.quickInputBox.inputValue()).startsWith('/') ? true : undefined), { timeoutMs: 15_000 });
+      if ((await this.quickInputBox.inputValue()) !== filePath) {
+        await this.quickInputBox.fill(filePath);
+        await waitFor('the path typed', async () => ((await this.quickInputBox.inputValue()) === filePath ? true : undefined), { timeoutMs: 5_000 });
+      }
+      await this.page.keyboard.press('Enter');
+      try {
+        await this.quickInput.waitFor({ state: 'hidden', timeout: 15_000 });
+      } catch {
+        throw new Error(`the file dialog did not accept ${filePath}; it shows ${JSON.stringify(await this.quickInputBox.inputValue())}`);
+      }
+    });
+  }
+
   /** Puts the keyboard focus into the active editor. */
   async focusEditor(): Promise<void> {
     if (await this.activeEditor.evaluate((el) => el.classList.contains('focused')).catch(() => false)) return;

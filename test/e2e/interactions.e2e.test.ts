@@ -2,11 +2,13 @@
  * The rest of what a user touches, in a real VS Code in a real browser (same set-up as
  * exact.e2e.test.ts): thumbs-down and editing a draft before choosing it, skip, stop, insert,
  * Personalized Completion, the error a user sees when Ollama is down (and its buttons),
- * deleting a learned prompt from the profile, and inline completions once the setting is on.
+ * deleting a learned prompt from the profile, inline completions once the setting is on, and the
+ * profile's data management (edit an entry, custom attributes, export, reset, import).
  *
  * Screenshots: test/e2e/screenshots/more-*.png.
  */
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Frame } from 'playwright-core';
@@ -208,5 +210,69 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     assert.ok(after.startsWith(`${before}${typed}`), `typed text kept: ${JSON.stringify(after)}`);
     const flat = (t: string): string => t.replace(/\s+/gu, ' ');
     if (suggested.length > 0) assert.ok(flat(after).includes(flat(suggested.slice(0, 10))), `accepted text ${JSON.stringify(suggested)} is in the editor: ${JSON.stringify(after)}`);
+  });
+
+  it('the profile edits an entry and custom attributes, and exports, resets and imports everything', async () => {
+    await wb.runCommand('EXACT: Open Drafts Panel');
+    const { frame } = await generate('How do I keep pasta from sticking?');
+    await frame.locator('#up-A').click();
+    await waitFor('choice saved', async () => /^Saved\./.test(await exact.statusText(frame)) || undefined, { timeoutMs: 30_000 });
+    await wb.waitForStatusBarItem(/EXACT: 1 prompt learned/, { timeoutMs: 5 * 60_000 });
+
+    await wb.runCommand('EXACT: Show Attribute Profile');
+    const profile = await wb.webviewFrame('EXACT Attribute Profile', { timeoutMs: 60_000 });
+    const row = profile.locator('table.entries tbody tr').first();
+    await waitFor('the learned pasta prompt listed', async () => /pasta/.test(await row.innerText().catch(() => '')) || undefined, { timeoutMs: 60_000 });
+    assert.match(await profile.locator('body').innerText(), /\b1 prompt learned\b/, 'the header counts one prompt in the singular');
+
+    await wb.step('edit-entry', async () => {
+      await row.locator('vscode-button[title="Edit attributes"]').click();
+      const field = profile.locator('vscode-text-field[id^="edit-"] input');
+      await field.waitFor({ state: 'visible', timeout: 10_000 });
+      await field.fill('Concise, Formal');
+      await row.locator('vscode-button', { hasText: 'Save' }).click();
+      await waitFor('the edit shown', async () => {
+        const text = await row.innerText();
+        return /Concise/i.test(text) && /Formal/i.test(text) && /edited by you/.test(text) ? true : undefined;
+      }, { timeoutMs: 30_000 });
+    });
+    await wb.step('add-custom-attribute', async () => {
+      await profile.locator('#custom-name input').fill('Playful');
+      await profile.locator('#add-custom').click();
+      await profile.locator('span.custom', { hasText: 'Playful' }).waitFor({ state: 'visible', timeout: 30_000 });
+      await waitFor('the library grown to 43', async () => ((await profile.locator('details summary').innerText()).includes('All 43 attributes') ? true : undefined), { timeoutMs: 10_000 });
+    });
+    await wb.screenshot('12-profile-edited');
+
+    // Export to a file in the workspace.
+    const exported = path.join(exact.workspace, 'exact-preferences.json');
+    await profile.locator('vscode-button', { hasText: 'Export…' }).click();
+    await wb.answerFileDialog(exported);
+    await wb.waitForNotification(/Exported 1 choice to/, { timeoutMs: 30_000 });
+    const data = JSON.parse(readFileSync(exported, 'utf8')) as { pairs: Array<{ prompt: string }> };
+    assert.deepEqual(data.pairs.map((p) => p.prompt), ['How do I keep pasta from sticking?'], 'the export holds the one remaining choice (the deleted one is gone)');
+
+    // Reset, after the modal confirmation.
+    await profile.locator('vscode-button', { hasText: 'Reset…' }).click();
+    const dialog = wb.page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await dialog.innerText(), /Delete the 1 recorded choice and everything/);
+    await dialog.locator('.monaco-button', { hasText: 'Delete Everything' }).click();
+    await wb.waitForStatusBarItem(/EXACT: 0 prompts learned/, { timeoutMs: 30_000 });
+    await waitFor('the profile emptied', async () => ((await profile.locator('table.entries').count()) === 0 ? true : undefined), { timeoutMs: 30_000 });
+    assert.equal(exact.recordedPairs().length, 0, 'the log is empty after the reset');
+
+    // Import brings the choice back with the hand-edited attributes.
+    await profile.locator('vscode-button', { hasText: 'Import…' }).click();
+    await wb.answerFileDialog(exported);
+    await wb.waitForNotification(/Imported 1 new choice\./, { timeoutMs: 30_000 });
+    await wb.waitForStatusBarItem(/EXACT: 1 prompt learned/, { timeoutMs: 5 * 60_000 });
+    await waitFor('the imported entry with its edit', async () => {
+      const text = await profile.locator('table.entries tbody tr').first().innerText().catch(() => '');
+      return /pasta/.test(text) && /Concise/i.test(text) && /Formal/i.test(text) && /edited by you/.test(text) ? true : undefined;
+    }, { timeoutMs: 60_000 });
+    assert.deepEqual(exact.recordedPairs().map((p) => p.prompt), ['How do I keep pasta from sticking?']);
+    await wb.screenshot('13-imported');
+    assert.ok(existsSync(exported));
   });
 });

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { countOf } from '../../src/shared/plural';
 import { MAX_MESSAGE_TEXT, parseWebviewMessage } from '../../src/shared/protocol';
 
 test('well-formed webview messages are accepted and copied field by field', () => {
@@ -33,4 +34,11 @@ test('malformed, unknown or oversized messages are rejected', () => {
     { type: '__proto__' },
   ];
   for (const m of bad) assert.equal(parseWebviewMessage(m), undefined, JSON.stringify(m)?.slice(0, 80));
+});
+
+test('counts read in the right number', () => {
+  assert.equal(countOf(1, 'prompt'), '1 prompt');
+  assert.equal(countOf(0, 'prompt'), '0 prompts');
+  assert.equal(countOf(2, 'new choice'), '2 new choices');
+  assert.equal(countOf(3, 'entry', 'entries'), '3 entries');
 });

@@ -1,4 +1,5 @@
 import type { DraftInfo, DraftSlot, HostToWebview, QueueState, WebviewToHost } from '../../src/shared/protocol';
+import { countOf } from '../../src/shared/plural';
 import { button, el, setDisabled, spinner, tag, textArea, type TextBox } from './components';
 
 declare function acquireVsCodeApi(): { postMessage(msg: WebviewToHost): void; setState(s: unknown): void; getState(): unknown };
@@ -143,7 +144,7 @@ function updateButtons(): void {
 }
 
 function showQueue(q: QueueState): void {
-  const parts = [q.running || q.pending > 0 ? `Learning: ${q.pending} waiting` : 'Learning: idle', `${q.learned} prompts learned`];
+  const parts = [q.running || q.pending > 0 ? `Learning: ${q.pending} waiting` : 'Learning: idle', `${countOf(q.learned, 'prompt')} learned`];
   queueLine.textContent = parts.join(' · ');
   if (q.lastError) queueLine.append(el('div', { class: 'error' }, q.lastError));
 }

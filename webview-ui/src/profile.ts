@@ -1,4 +1,5 @@
 import type { HostToWebview, ProfileData, ProfileEntry, WebviewToHost } from '../../src/shared/protocol';
+import { countOf } from '../../src/shared/plural';
 import { badge, button, divider, el, tag, textField } from './components';
 
 declare function acquireVsCodeApi(): { postMessage(msg: WebviewToHost): void };
@@ -140,7 +141,7 @@ function render(): void {
     : el('p', { class: 'muted', attrs: { id: 'accuracy' } }, d.accuracyNote);
   root.replaceChildren(
     el('h1', {}, 'Your attribute profile'),
-    el('p', { class: 'muted' }, `${d.entries.length} prompts learned · ${d.pending} waiting · model ${d.model || '(not set)'}`),
+    el('p', { class: 'muted' }, `${countOf(d.entries.length, 'prompt')} learned · ${d.pending} waiting · model ${d.model || '(not set)'}`),
     d.needsReindex ? el('div', { class: 'status warning' }, 'Some entries were learned with another model or embedding model. ', button('Re-index', () => post({ type: 'reindex' }), { icon: 'refresh' })) : '',
     status,
     section('Preferred attributes', 'frequencies', frequencyChart(d)),
