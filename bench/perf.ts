@@ -34,7 +34,8 @@ import {
   type TextGenerator,
 } from '../src/core';
 import { LocalHashEmbedder } from '../src/engines/embeddings';
-import { LlamaEngine } from '../src/engines/llama/llamaEngine';
+import type { ControlledEvaluateInputItem } from 'node-llama-cpp';
+import { LlamaEngine, llamaRuntime } from '../src/engines/llama/llamaEngine';
 import { LlamaScorer } from '../src/engines/llama/llamaScorer';
 import { Personalizer } from '../src/services/personalizer';
 import { PreferenceMemory } from '../src/storage';
@@ -253,6 +254,9 @@ async function throughput(
 }
 const fixtureTexts = [0, 1, 2, 3].map(longText);
 const fixtureThroughput = await throughput(engineReuse, fixtureTexts);
+const fixtureWhole = await LlamaEngine.load(MODEL, { threads: 1, probabilityPath: 'distribution' });
+const fixtureWholeThroughput = await throughput(fixtureWhole, fixtureTexts);
+await fixtureWhole.dispose();
 const greedyRun = indexingRuns.filter((r) => r.variant === 'batched+reuse');
 const indexingThroughput = {
   scoredTokensPerSecond: round(greedyRun.reduce((s, r) => s + r.scoredTokens, 0) / (greedyRun.reduce((s, r) => s + r.ms, 0) / 1000), 1),
@@ -471,65 +475,79 @@ try {
 // ------------------------------------------------------------------------------ 5. 32k vocabulary
 
 log('per-token cost by vocabulary and probability path');
-interface PathCost {
-  readonly text: 'other' | 'own greedy';
-  readonly path: 'distribution' | 'fast';
-  readonly msPerScoredToken: number;
-  /** Share of scored tokens that were the model's greedy choice (fast path only). */
-  readonly greedyShare: number | null;
-}
 interface VocabCost {
   readonly vocabSize: number;
   readonly buildMs: number;
   readonly prefillMsPerToken: number;
-  readonly paths: PathCost[];
+  /** Engine, public path: the whole distribution at every scored token. */
+  readonly wholeMsPerScoredToken: number;
+  /** Engine, fast path, on text whose tokens are (almost) never the random model's greedy choice. */
+  readonly fastMissMsPerScoredToken: number;
+  readonly fastMissGreedyShare: number;
+  /** What a greedy hit costs: the greedy token and its probability, nothing more (node-llama-cpp, per position). */
+  readonly hitMsPerPosition: number;
+}
+/** Best of 3: ms per position for asking llama.cpp for the greedy token and its probability at every one of 200 positions. */
+async function hitCost(path: string): Promise<number> {
+  const llama = await llamaRuntime(false);
+  const model = await llama.loadModel({ modelPath: path });
+  const context = await model.createContext({ contextSize: 512, threads: 1, flashAttention: false, sequences: 1 });
+  try {
+    const sequence = context.getSequence();
+    const tokens = model.tokenize(longText(0)).slice(0, 200);
+    let best = Infinity;
+    for (let repeat = 0; repeat < 3; repeat++) {
+      if (sequence.nextTokenIndex > 0) await sequence.eraseContextTokenRanges([{ start: 0, end: sequence.nextTokenIndex }]);
+      const t = performance.now();
+      await sequence.controlledEvaluate(tokens.map((tok): ControlledEvaluateInputItem => [tok, { generateNext: { token: true, confidence: true } }]));
+      best = Math.min(best, (performance.now() - t) / tokens.length);
+    }
+    return best;
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
 }
 async function vocabCost(vocabSize: number): Promise<VocabCost> {
   const dir = await mkdtemp(join(tmpdir(), 'exact-perf-gguf-'));
   const t = performance.now();
   const path = randomLlamaModelPath({ seed: 7, vocabSize, embeddingLength: 128, layers: 2 }, dir); // built and written now
   const buildMs = performance.now() - t;
-  const fast = await LlamaEngine.load(path, { threads: 1, contextSize: 1024 });
-  const whole = await LlamaEngine.load(path, { threads: 1, contextSize: 1024, probabilityPath: 'distribution' });
   try {
-    const other: ScoreRequest[] = [0, 1].map((i) => ({ prompt: `Item ${i}.`, attributes: [], response: longText(i).slice(0, 400) }));
-    // What the model itself writes at temperature 0 after the same prompts: every token its greedy choice.
-    const own: ScoreRequest[] = [];
-    for (const r of other) {
-      const g = await fast.generate({ prompt: r.prompt, attributes: [] }, { temperature: 0, maxTokens: 100, seed: 1 });
-      own.push({ ...r, response: g.text });
-    }
-    const prefill = await throughput(fast, [0, 1].map((i) => longText(i).slice(0, 400)));
-    const paths: PathCost[] = [];
-    for (const [text, requests] of [['other', other], ['own greedy', own]] as const) {
-      for (const [name, engine] of [['distribution', whole], ['fast', fast]] as const) {
+    const texts = [0, 1].map((i) => longText(i).slice(0, 400));
+    const run = async (probabilityPath: 'fast' | 'distribution'): Promise<Awaited<ReturnType<typeof throughput>>> => {
+      const engine = await LlamaEngine.load(path, { threads: 1, contextSize: 1024, probabilityPath });
+      try {
         await engine.score([{ prompt: 'warm', attributes: [], response: 'up' }]);
-        let best = Infinity;
-        let share = 0;
-        for (let repeat = 0; repeat < 2; repeat++) {
-          engine.resetStats();
-          for (const r of requests) await engine.score([r]);
-          const st = engine.scoreStats;
-          best = Math.min(best, st.milliseconds / st.scoredTokens);
-          share = st.greedyHits / st.scoredTokens;
-        }
-        paths.push({ text, path: name, msPerScoredToken: round(best, 4), greedyShare: name === 'fast' ? round(share, 3) : null });
+        return await throughput(engine, texts);
+      } finally {
+        await engine.dispose();
       }
-    }
-    return { vocabSize, buildMs: round(buildMs, 0), prefillMsPerToken: prefill.prefillMsPerToken, paths };
+    };
+    const whole = await run('distribution');
+    const fast = await run('fast');
+    return {
+      vocabSize,
+      buildMs: round(buildMs, 0),
+      prefillMsPerToken: fast.prefillMsPerToken,
+      wholeMsPerScoredToken: whole.scoreMsPerScoredToken,
+      fastMissMsPerScoredToken: fast.scoreMsPerScoredToken,
+      fastMissGreedyShare: fast.greedyShare,
+      hitMsPerPosition: round(await hitCost(path), 4),
+    };
   } finally {
-    await fast.dispose();
-    await whole.dispose();
     await rm(dir, { recursive: true, force: true });
   }
 }
 const vocab = [await vocabCost(1024), await vocabCost(32000)];
 const v32 = vocab[1]!;
-const costAt = (v: VocabCost, text: PathCost['text'], path: PathCost['path']): number => v.paths.find((p) => p.text === text && p.path === path)!.msPerScoredToken;
+const hitShare = round(fixtureThroughput.greedyShare, 2);
+/** Fast-path cost per scored token at a given share of greedy hits: a hit costs the greedy read, a miss that plus the distribution. */
+const fastAt = (v: VocabCost, share: number): number => round(share * v.hitMsPerPosition + (1 - share) * v.fastMissMsPerScoredToken, 4);
 const estimatePerPairSeconds = {
-  distribution: round((indexingThroughput.scoredTokensPerPair * costAt(v32, 'other', 'distribution')) / 1000, 1),
-  fastNoGreedyTokens: round((indexingThroughput.scoredTokensPerPair * costAt(v32, 'other', 'fast')) / 1000, 1),
-  fastAllGreedyTokens: round((indexingThroughput.scoredTokensPerPair * costAt(v32, 'own greedy', 'fast')) / 1000, 1),
+  wholeDistribution: round((indexingThroughput.scoredTokensPerPair * v32.wholeMsPerScoredToken) / 1000, 1),
+  fastNoHits: round((indexingThroughput.scoredTokensPerPair * v32.fastMissMsPerScoredToken) / 1000, 1),
+  fastAtFixtureHitShare: round((indexingThroughput.scoredTokensPerPair * fastAt(v32, hitShare)) / 1000, 1),
 };
 
 // ------------------------------------------------------------------------------ report
@@ -540,12 +558,13 @@ const json = {
   machine: { ...machine, loadAverageAtEnd: loadavg().map((x) => round(x, 2)) },
   model: { path: MODEL, architecture: modelInfo.architecture, vocabSize: modelInfo.vocabSize, contextSize: modelInfo.contextSize, threads: 1 },
   indexing: { library: LIBRARY.length, k: K, pairs: pairs.map((p) => p.id), variants: indexing, batchedReuseScoresIdenticalToPlain: sameScores },
-  throughput: { fixture: fixtureThroughput, duringIndexing: indexingThroughput },
+  throughput: { fixture: fixtureThroughput, fixtureWholeDistribution: fixtureWholeThroughput, duringIndexing: indexingThroughput },
   retrieval: { vectraImportMs: round(vectraImportMs, 1), rows: retrievalRows },
   online: onlineRows,
   vocabulary: {
     models: vocab,
-    note: 'random-weight llama, d = 128, 2 layers; only the vocabulary differs; "other" = attribute-world text (rarely the random model\'s greedy choice), "own greedy" = what the model writes at temperature 0 after the same prompt; best of 2 repeats',
+    note: 'random-weight llama, d = 128, 2 layers; only the vocabulary differs; attribute-world text, whose tokens are almost never the random model\'s greedy choice (the fast path\'s worst case); hitMsPerPosition from controlledEvaluate with token + confidence',
+    fixtureGreedyHitShare: hitShare,
     estimatedGreedyPairSecondsAt32k: estimatePerPairSeconds,
   },
 };
@@ -588,21 +607,18 @@ md.push(
 md.push('');
 md.push(`Prefix reuse gives bit-identical objectives to scoring from scratch: ${sameScores ? 'yes' : 'NO'}.`);
 md.push('');
-md.push('## 2. Scorer throughput vs plain prefill (same model, same texts; fast probability path, section 5)');
+md.push('## 2. Scorer throughput vs plain prefill (same model, same texts; both probability paths, see section 5)');
 md.push('');
 md.push(
   table(
-    ['model', 'prefill ms/token', 'scoring ms/scored token', 'scoring / prefill (wall)', 'scoring / prefill (CPU)', 'greedy hits'],
+    ['model', 'probability path', 'prefill ms/token', 'scoring ms/scored token', 'scoring / prefill (wall)', 'scoring / prefill (CPU)', 'greedy hits'],
     [
-      [
-        `fixture (vocab ${modelInfo.vocabSize})`,
-        String(fixtureThroughput.prefillMsPerToken),
-        String(fixtureThroughput.scoreMsPerScoredToken),
-        `${fixtureThroughput.ratio}x`,
-        `${fixtureThroughput.cpuRatio}x`,
-        `${(100 * fixtureThroughput.greedyShare).toFixed(0)}%`,
-      ],
-    ],
+      [fixtureThroughput, 'fast (default)'],
+      [fixtureWholeThroughput, 'whole distribution'],
+    ].map(([t, name]) => {
+      const r = t as typeof fixtureThroughput;
+      return [`fixture (vocab ${modelInfo.vocabSize})`, name as string, String(r.prefillMsPerToken), String(r.scoreMsPerScoredToken), `${r.ratio}x`, `${r.cpuRatio}x`, name === 'whole distribution' ? '-' : `${(100 * r.greedyShare).toFixed(0)}%`];
+    }),
   ),
 );
 md.push('');
@@ -645,28 +661,31 @@ md.push('');
 md.push('## 5. Per-token scoring cost by vocabulary and probability path');
 md.push('');
 md.push(
-  `Random-weight llama models built on the fly (test/support/randomGguf.ts), d = 128, 2 layers, vocabulary 1024 and 32000 (built and written in ${vocab.map((v) => `${v.buildMs} ms`).join(' / ')}). ` +
-    'Scoring reads each response token\'s probability either from the whole next-token distribution (node-llama-cpp\'s public API) or the fast way (the greedy token and its probability first, the distribution only when the greedy token is not the response token; identical numbers). ' +
-    '"Other text": attribute-world text, rarely the random model\'s greedy choice (the fast path\'s worst case); "own greedy text": what the model writes at temperature 0 after the same prompt (its best case). Real responses fall in between: on the fixture model 68% of scored tokens were greedy hits in the quality benchmark. Best of 2 repeats, ms per scored token.',
+  `Random-weight llama models built on the fly (test/support/randomGguf.ts), d = 128, 2 layers, vocabulary 1024 and 32000 (built and written in ${vocab.map((v) => `${v.buildMs} ms`).join(' / ')}), same texts. ` +
+    'Scoring reads each response token\'s probability from the whole next-token distribution (node-llama-cpp\'s public API) or the fast way (the greedy token and its probability first; the distribution, without a Map, only when the greedy token is not the scored one; identical numbers). ' +
+    'A random model almost never picks the text\'s tokens, so its fast-path column is the worst case; a greedy hit costs what the last column measures. ' +
+    `At the fixture model's share of greedy hits (${(100 * hitShare).toFixed(0)}%, section 2) that gives the estimate in the next-to-last column.`,
 );
 md.push('');
 md.push(
   table(
-    ['vocabulary', 'prefill ms/token', 'text', 'whole distribution', 'fast path', 'greedy hits (fast)', 'fast / whole'],
-    vocab.flatMap((v) =>
-      (['other', 'own greedy'] as const).map((text) => {
-        const whole = costAt(v, text, 'distribution');
-        const fast = costAt(v, text, 'fast');
-        const hits = v.paths.find((p) => p.text === text && p.path === 'fast')!.greedyShare ?? 0;
-        return [String(v.vocabSize), String(v.prefillMsPerToken), text, String(whole), String(fast), `${(100 * hits).toFixed(0)}%`, `${(fast / whole).toFixed(2)}x`];
-      }),
-    ),
+    ['vocabulary', 'prefill ms/token', 'whole distribution', 'fast path, no hits (measured)', `fast path at ${(100 * hitShare).toFixed(0)}% hits (estimate)`, 'a greedy hit (measured)'],
+    vocab.map((v) => [
+      String(v.vocabSize),
+      String(v.prefillMsPerToken),
+      String(v.wholeMsPerScoredToken),
+      `${v.fastMissMsPerScoredToken} (${(100 * v.fastMissGreedyShare).toFixed(0)}% hits)`,
+      String(fastAt(v, hitShare)),
+      String(v.hitMsPerPosition),
+    ]),
   ),
 );
 md.push('');
+md.push('ms per scored token (per position for the last column).');
+md.push('');
 md.push(
-  `At 32k, the ${indexingThroughput.scoredTokensPerPair} scored tokens of one greedy pair (k = 3, 42 attributes, prefix reuse) would take about ${estimatePerPairSeconds.distribution} s reading whole distributions, ` +
-    `${estimatePerPairSeconds.fastNoGreedyTokens} s on the fast path when no token is the greedy choice and ${estimatePerPairSeconds.fastAllGreedyTokens} s when all are, for the reading alone, before a larger model's own compute.`,
+  `At 32k, the ${indexingThroughput.scoredTokensPerPair} scored tokens of one greedy pair (k = 3, 42 attributes, prefix reuse) take about ${estimatePerPairSeconds.wholeDistribution} s reading whole distributions, ` +
+    `${estimatePerPairSeconds.fastNoHits} s on the fast path with no greedy hits and about ${estimatePerPairSeconds.fastAtFixtureHitShare} s at ${(100 * hitShare).toFixed(0)}% hits, for reading the probabilities alone, before a larger model's own compute.`,
 );
 const mdText = md.join('\n');
 writeText(join(OUT, 'perf.md'), mdText);
