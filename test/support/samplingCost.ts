@@ -1,7 +1,8 @@
 /**
  * What one scored position costs in node-llama-cpp, by what is asked of it (2-core numbers are
  * in the closing note of issue 5): nothing (plain prefill), the sampled token, the token and its
- * probability ("confidence"), or the whole next-token distribution (what exact scoring reads).
+ * probability ("confidence", what the fast scoring path reads first), or the whole next-token
+ * distribution (what the public API hands over, and the fast path reads on a miss).
  *
  *   node --import tsx test/support/samplingCost.ts
  */
