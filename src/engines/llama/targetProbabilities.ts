@@ -112,7 +112,8 @@ export function fastTargetReader(model: LlamaModel, context: LlamaContext, seque
   }
   const internals = seq as SequenceInternals;
   const sampleToken = ctx.sampleToken.bind(ctx);
-  // The default configuration of the public path: greedy, no penalties, no bias.
+  // The public path's default configuration: greedy, no repeat penalty (it needs penalty tokens),
+  // no bias. Nothing in it keeps state between tokens, so one sampler serves every call.
   const sampler = new SamplerClass(m._model);
   sampler.applyConfig(internals._resolveSamplerConfig({}));
   let disposed = false;
