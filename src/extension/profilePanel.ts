@@ -171,16 +171,22 @@ export class ProfilePanel implements vscode.Disposable {
         this.notice(msg.type === 'addCustomAttribute' ? `Added "${next[next.length - 1]}". It is considered for new and re-indexed choices.` : `Removed "${msg.name}".`);
         break;
       }
+      // These report through VS Code's notifications: clear the panel's line, which would still
+      // show the previous action's message.
       case 'exportData':
+        this.notice('');
         await vscode.commands.executeCommand('exact.exportData');
         break;
       case 'importData':
+        this.notice('');
         await vscode.commands.executeCommand('exact.importData');
         break;
       case 'reindex':
+        this.notice('');
         await vscode.commands.executeCommand('exact.reindex');
         break;
       case 'reset':
+        this.notice('');
         await vscode.commands.executeCommand('exact.resetData');
         break;
       default:

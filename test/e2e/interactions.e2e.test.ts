@@ -272,6 +272,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
       return /pasta/.test(text) && /Concise/i.test(text) && /Formal/i.test(text) && /edited by you/.test(text) ? true : undefined;
     }, { timeoutMs: 60_000 });
     assert.deepEqual(exact.recordedPairs().map((p) => p.prompt), ['How do I keep pasta from sticking?']);
+    assert.doesNotMatch(await profile.locator('body').innerText(), /Added "Playful"/, 'the panel no longer shows an earlier action\'s message');
     await wb.screenshot('13-imported');
     assert.ok(existsSync(exported));
   });
