@@ -663,7 +663,8 @@ md.push('');
 md.push(
   `Random-weight llama models built on the fly (test/support/randomGguf.ts), d = 128, 2 layers, vocabulary 1024 and 32000 (built and written in ${vocab.map((v) => `${v.buildMs} ms`).join(' / ')}), same texts. ` +
     'Scoring reads each response token\'s probability from the whole next-token distribution (node-llama-cpp\'s public API) or the fast way (the greedy token and its probability first; the distribution, without a Map, only when the greedy token is not the scored one; identical numbers). ' +
-    'A random model almost never picks the text\'s tokens, so its fast-path column is the worst case; a greedy hit costs what the last column measures. ' +
+    'A random model almost never picks the text\'s tokens, so its fast-path column is the worst case. ' +
+    'The last column is what a greedy hit costs: node-llama-cpp asked for the greedy token and its probability at each of 200 positions (public controlledEvaluate, the same native work as the fast path\'s first read; best of 3). ' +
     `At the fixture model's share of greedy hits (${(100 * hitShare).toFixed(0)}%, section 2) that gives the estimate in the next-to-last column.`,
 );
 md.push('');

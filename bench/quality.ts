@@ -2,7 +2,7 @@
  * Planted-user benchmark of personalization-modeling accuracy (npm run bench:quality).
  *
  *   npx tsx bench/quality.ts [--quick] [--model PATH] [--users 10] [--pairs 20] [--seeds 1,2,3]
- *       [--library core|full] [--kmax 10] [--workers cores+1] [--exhaustive-pairs 8]
+ *       [--library core|full] [--kmax 10] [--workers min(cores+1, 4)] [--exhaustive-pairs 8]
  *       [--no-global-greedy] [--no-model-embeddings] [--no-cache] [--out bench/results]
  *
  * Synthetic users with topic-dependent planted attribute sets (bench/lib/world.ts) record
@@ -69,8 +69,9 @@ const K = 3;
 const KS = [1, 3, 5, 10].filter((k) => k <= Number(option('kmax', QUICK ? '3' : '10')) && k <= LIBRARY.length);
 const KMAX = Math.max(K, ...KS);
 // One scorer process more than there are cores: each waits on llama.cpp's worker thread for every
-// scored token, so with one per core the CPU sat ~30% idle (2 cores: 3 workers 1.27x faster than 2, 4 no faster).
-const WORKERS = Number(option('workers', String(availableParallelism() + 1)));
+// scored token, so with one per core the CPU sat ~30% idle (2 cores: 3 workers 1.27x faster than 2,
+// 4 no faster). At most 4: each process loads its own copy of the model (--model may be a big one).
+const WORKERS = Number(option('workers', String(Math.min(availableParallelism() + 1, 4))));
 const EXHAUSTIVE_PAIRS = Number(option('exhaustive-pairs', QUICK ? '2' : '8'));
 const GLOBAL_GREEDY = !flag('no-global-greedy');
 const MODEL_EMBEDDINGS = !flag('no-model-embeddings');

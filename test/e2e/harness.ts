@@ -791,15 +791,23 @@ export class Workbench {
   /**
    * Closes the modal editor if one is open. Escape first clears a Settings search, then closes
    * the modal; the modal's own element is the sign, since the Settings list re-renders between.
+   * A Settings editor open outside a modal means VS Code changed under the harness: that fails
+   * here rather than letting files and webviews open inside it later.
    */
   async closeModalEditor(): Promise<void> {
-    if (!(await this.modalEditor.isVisible())) return;
+    if (!(await this.modalEditor.isVisible())) {
+      if (await this.page.locator('.settings-editor').first().isVisible()) {
+        throw new Error('Settings is open but not as a modal editor (VS Code 1.108+ shows it as one); the harness cannot close it reliably');
+      }
+      return;
+    }
     await this.step('close-modal-editor', async () => {
-      await waitFor('the modal editor closed', async () => {
-        if (!(await this.modalEditor.isVisible())) return true;
+      for (let press = 0; press < 5; press++) {
         await this.page.keyboard.press('Escape');
-        return undefined;
-      }, { timeoutMs: 10_000, intervalMs: 500 });
+        // Wait out the closing animation before pressing again, so no Escape reaches the workbench.
+        if (await this.modalEditor.waitFor({ state: 'hidden', timeout: 1_500 }).then(() => true, () => false)) return;
+      }
+      throw new Error('the modal editor did not close after 5 presses of Escape');
     });
   }
 
@@ -817,6 +825,8 @@ export class Workbench {
         await this.quickInputBox.fill(filePath);
         await waitFor('the path typed', async () => ((await this.quickInputBox.inputValue()) === filePath ? true : undefined), { timeoutMs: 5_000 });
       }
+      // The dialog reads the folder as the path changes (its progress bar runs meanwhile).
+      await waitFor('the file dialog to finish reading the folder', async () => ((await this.quickInput.locator('.quick-input-progress.active').count()) === 0 ? true : undefined), { timeoutMs: 10_000 });
       await this.page.keyboard.press('Enter');
       try {
         await this.quickInput.waitFor({ state: 'hidden', timeout: 15_000 });

@@ -139,6 +139,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
         assert.ok(labels.some((l) => /Exact › Ollama: ?Host/.test(l)), `settings shown: ${JSON.stringify(labels.slice(0, 5))}`);
         assert.ok(labels.every((l) => l.startsWith('Exact')), 'only EXACT settings are listed');
         await wb.screenshot('07-settings');
+        assert.ok(await wb.modalEditor.isVisible(), 'Settings is open as a modal editor (closeModalEditor relies on its element)');
         await wb.closeModalEditor();
       });
     } finally {

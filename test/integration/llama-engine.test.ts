@@ -192,10 +192,19 @@ describe('LlamaEngine probability paths', () => {
     const fast = await LlamaEngine.load(MODEL, { contextSize: 512 });
     const whole = await LlamaEngine.load(MODEL, { contextSize: 512, probabilityPath: 'distribution' });
     try {
+      assert.equal(fast.modelInfo.probabilityPath, 'fast');
+      assert.equal(whole.modelInfo.probabilityPath, 'distribution');
+      // Text the random model would not write (misses), and what it writes at temperature 0 after
+      // the same prompt (some of whose tokens survive re-tokenization as its greedy choice: hits).
       const batch = [...pairBatch(), ...pairBatch('Plan a trip to Rome.')];
+      for (const prompt of ['How do I boil an egg?', 'Plan a trip to Rome.']) {
+        const own = await fast.generate({ prompt, attributes: [] }, { temperature: 0, maxTokens: 60, seed: 1 });
+        batch.push({ prompt, attributes: [], response: own.text });
+      }
       assert.deepEqual(await fast.scoreDetailed(batch), await whole.scoreDetailed(batch));
       const { scoredTokens, greedyHits } = fast.scoreStats;
       assert.equal(whole.scoreStats.greedyHits, 0);
+      assert.ok(greedyHits > 0, 'some scored tokens were greedy hits, so both branches ran');
       t.diagnostic(`${greedyHits} of ${scoredTokens} scored tokens were the random model's greedy choice`);
     } finally {
       await fast.dispose();

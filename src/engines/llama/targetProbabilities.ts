@@ -13,7 +13,8 @@
  * response the model finds likely), that probability is the answer; otherwise it reads the
  * distribution as the flat array the addon returns and picks the target out of it, without
  * building a Map. Both reads see the logits of the same decode, so the numbers are the ones the
- * public path gives (test/integration/llama-scorer.test.ts compares them position by position).
+ * public path gives (test/integration/fixture-model.test.ts and llama-engine.test.ts compare them
+ * token by token).
  *
  * The fast path reaches into node-llama-cpp 3.21's internals (the sequence's batch decoder and
  * the addon's sampleToken), which is why the version is pinned. `fastTargetReader` checks that
