@@ -171,23 +171,14 @@ export class ProfilePanel implements vscode.Disposable {
         this.notice(msg.type === 'addCustomAttribute' ? `Added "${next[next.length - 1]}". It is considered for new and re-indexed choices.` : `Removed "${msg.name}".`);
         break;
       }
-      // These report through VS Code's notifications: clear the panel's line, which would still
-      // show the previous action's message.
       case 'exportData':
-        this.notice('');
-        await vscode.commands.executeCommand('exact.exportData');
-        break;
       case 'importData':
-        this.notice('');
-        await vscode.commands.executeCommand('exact.importData');
-        break;
       case 'reindex':
-        this.notice('');
-        await vscode.commands.executeCommand('exact.reindex');
-        break;
       case 'reset':
+        // These report through VS Code's notifications: clear the panel's line, which would still
+        // show the previous action's message.
         this.notice('');
-        await vscode.commands.executeCommand('exact.resetData');
+        await vscode.commands.executeCommand(DATA_COMMANDS[msg.type]);
         break;
       default:
         return;
@@ -200,6 +191,9 @@ export class ProfilePanel implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 }
+
+/** The profile's data buttons and the commands they run. */
+const DATA_COMMANDS = { exportData: 'exact.exportData', importData: 'exact.importData', reindex: 'exact.reindex', reset: 'exact.resetData' } as const;
 
 /** Why an analysed pair is not among the entries retrieval draws from (PreferenceMemory's reasons). */
 const UNUSED_BECAUSE: Record<NonNullable<PairView['notIndexedReason']>, string> = {

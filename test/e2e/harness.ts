@@ -821,12 +821,18 @@ export class Workbench {
     await this.step(`file-dialog-${path.basename(filePath)}`, async () => {
       await this.quickInputBox.waitFor({ state: 'visible' });
       await waitFor('the file dialog to show its starting path', async () => ((await this.quickInputBox.inputValue()).startsWith('/') ? true : undefined), { timeoutMs: 15_000 });
-      if ((await this.quickInputBox.inputValue()) !== filePath) {
+      // The dialog reads the folder as the path changes (its progress bar runs meanwhile), and
+      // may put the folder's path back when a read it started earlier finishes: type the path
+      // until it stays, then wait for the reads to end.
+      const idle = (): Promise<boolean> => this.quickInput.locator('.quick-input-progress.active').count().then((n) => n === 0);
+      await waitFor('the file dialog to finish reading the folder', async () => ((await idle()) ? true : undefined), { timeoutMs: 10_000 });
+      await waitFor('the path to stay typed', async () => {
+        if ((await this.quickInputBox.inputValue()) === filePath && (await idle())) return true;
         await this.quickInputBox.fill(filePath);
-        await waitFor('the path typed', async () => ((await this.quickInputBox.inputValue()) === filePath ? true : undefined), { timeoutMs: 5_000 });
-      }
-      // The dialog reads the folder as the path changes (its progress bar runs meanwhile).
-      await waitFor('the file dialog to finish reading the folder', async () => ((await this.quickInput.locator('.quick-input-progress.active').count()) === 0 ? true : undefined), { timeoutMs: 10_000 });
+        return undefined;
+      }, { timeoutMs: 10_000, intervalMs: 500 }).catch(async (e: unknown) => {
+        throw new Error(`${(e as Error).message}: the dialog shows ${JSON.stringify(await this.quickInputBox.inputValue())}`);
+      });
       await this.page.keyboard.press('Enter');
       try {
         await this.quickInput.waitFor({ state: 'hidden', timeout: 15_000 });
