@@ -455,7 +455,7 @@ export class LlamaEngine {
 
   /**
    * Splits the positions [from, end) into evaluation calls: at most a batch each, and at most
-   * `scoredPerCall` positions from `firstScored` on (each of those hands a whole-vocabulary
+   * `scoredPerCall` positions from `firstScored` on (each may hand a whole-vocabulary
    * distribution to JavaScript, so this bounds how long a cancellation waits). No call gets a
    * single token unless there is only one (see scoreOne on batches of one).
    */
