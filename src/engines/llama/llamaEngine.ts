@@ -385,12 +385,23 @@ export class LlamaEngine {
 
   /** Like score(), with every scored token's log-probability. */
   async scoreDetailed(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<ScoreDetail[]> {
+    return this.scorePrepared(() => requests.map((r) => this.scoringTokens(r)), signal);
+  }
+
+  /**
+   * Scores given token sequences: for each, the tokens from `start` on, each given all before it
+   * (what a server's prompt log-probabilities report; start 1 scores every token but the first).
+   */
+  async scoreTokenSequences(sequences: ReadonlyArray<{ readonly tokens: ReadonlyArray<number>; readonly start: number }>, signal?: AbortSignal): Promise<ScoreDetail[]> {
+    return this.scorePrepared(() => sequences.map((s) => ({ tokens: [...s.tokens], start: s.start })), signal);
+  }
+
+  private async scorePrepared(build: () => Array<{ tokens: number[]; start: number }>, signal: AbortSignal | undefined): Promise<ScoreDetail[]> {
     throwIfAborted(signal);
     return this.mutex.run(async () => {
       this.ensureOpen();
       throwIfAborted(signal);
-      const prepared: PreparedSequence[] = requests.map((r, index) => {
-        const { tokens, start } = this.scoringTokens(r);
+      const prepared: PreparedSequence[] = build().map(({ tokens, start }, index) => {
         if (start < 1) throw new Error(`Request ${index}: the rendered prompt is empty, so the first response token has nothing to condition on.`);
         if (tokens.length > this.context.contextSize) {
           throw new Error(
@@ -401,7 +412,7 @@ export class LlamaEngine {
         return { index, tokens, start };
       });
       const order = [...prepared].sort((a, b) => compareTokens(a.tokens, b.tokens) || a.index - b.index);
-      const results: ScoreDetail[] = new Array(requests.length);
+      const results: ScoreDetail[] = new Array(prepared.length);
       const t0 = performance.now();
       try {
         for (const p of order) {
