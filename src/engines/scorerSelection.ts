@@ -8,7 +8,10 @@
  *  - 'ollama' (fallback, approximate where tokens are missed): OllamaLogprobScorer forces the
  *    response through /api/generate log-probabilities; for Ollama on another machine, whose
  *    model file is not readable here. Needs Ollama >= 0.12.11.
- *  - 'auto' (default): llama.cpp when the file is readable here, else the fallback.
+ *  - 'vllm' (exact): prompt log-probabilities from a vLLM server (VllmScorer, one request per
+ *    batch); the model runs there, nothing is loaded here.
+ *  - 'auto' (default): with `exact.backend` "vllm", the vLLM server; otherwise llama.cpp when the
+ *    file is readable here, else the fallback.
  */
 import { ModelFileError, checkModelFile } from './llama/modelFile';
 import { LlamaScorer, type LlamaScorerOptions } from './llama/llamaScorer';
@@ -16,10 +19,12 @@ import type { LogLikelihoodScorer } from '../core/ports';
 import { modelfileFromPath, type OllamaClient } from './ollama/client';
 import { isLoopback, OllamaError, OllamaVersionTooOldError } from './ollama/errors';
 import { OllamaLogprobScorer, type OllamaScorerOptions } from './ollama/logprobScorer';
+import type { VllmClient } from './vllm/client';
+import { VllmScorer } from './vllm/scorer';
 
-export type ScorerSetting = 'auto' | 'llama.cpp' | 'ollama';
+export type ScorerSetting = 'auto' | 'llama.cpp' | 'ollama' | 'vllm';
 
-export const SCORER_SETTINGS: ReadonlyArray<ScorerSetting> = ['auto', 'llama.cpp', 'ollama'];
+export const SCORER_SETTINGS: ReadonlyArray<ScorerSetting> = ['auto', 'llama.cpp', 'ollama', 'vllm'];
 
 /** A scorer that may hold a model in memory; release() frees it until the next request. */
 export interface ReleasableScorer extends LogLikelihoodScorer {
@@ -39,7 +44,7 @@ export interface ScorerSelectionOptions {
 }
 
 export interface ScorerSelection {
-  readonly kind: 'llama.cpp' | 'ollama';
+  readonly kind: 'llama.cpp' | 'ollama' | 'vllm';
   readonly scorer: ReleasableScorer;
   /** Why this scorer: one sentence for the status bar / output channel. */
   readonly reason: string;
@@ -94,8 +99,30 @@ function permissionAdvice(path: string): string {
   );
 }
 
+/** Whether this setting and backend score on the vLLM server (then selectVllmScorer, not selectScorer). */
+export function scoresOnVllm(setting: ScorerSetting, backend: 'ollama' | 'vllm'): boolean {
+  return setting === 'vllm' || (setting === 'auto' && backend === 'vllm');
+}
+
+/** The vLLM scorer, with the reason the profile and the setup check show. */
+export function selectVllmScorer(client: VllmClient, setting: ScorerSetting, backend: 'ollama' | 'vllm'): ScorerSelection {
+  const why =
+    setting === 'vllm'
+      ? backend === 'vllm'
+        ? 'exact.scorer is "vllm"'
+        : 'exact.scorer is "vllm" while Ollama writes: the server must serve the same model as Ollama for the choices to mean the same'
+      : 'exact.backend is "vllm" and exact.scorer is "auto"';
+  return {
+    kind: 'vllm',
+    scorer: new VllmScorer(client),
+    reason: `Scoring on the vLLM server at ${client.host} from its prompt log-probabilities (exact; one request per round of attribute sets, nothing loaded here): ${why}.`,
+    modelPath: undefined,
+  };
+}
+
 export async function selectScorer(options: ScorerSelectionOptions): Promise<ScorerSelection> {
   const { setting, client, signal } = options;
+  if (setting === 'vllm') throw new Error('selectScorer: the vLLM scorer is chosen with selectVllmScorer.');
   const explicit = options.modelPath?.trim() ?? '';
 
   if (setting === 'ollama') {

@@ -3,9 +3,11 @@ import * as vscode from 'vscode';
 import { checkOllamaHealth } from '../engines/ollama/health';
 import { countOf } from '../shared/plural';
 import { showError } from './errors';
+import { checkVllmSetup } from './vllmCommands';
 import { errorText, type ExactRuntime } from './runtime';
 
 export async function checkSetup(runtime: ExactRuntime): Promise<boolean> {
+  if (runtime.settings.backend === 'vllm') return checkVllmSetup(runtime);
   try {
     const health = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'EXACT: Checking Ollama…' }, () => checkOllamaHealth(runtime.client()));
     const scorer = await runtime.scorer();

@@ -5,6 +5,7 @@ import { PREVIEW_SCHEME, PersonalizedInlineCompletions, PreviewProvider, persona
 import { ProfilePanel } from './profilePanel';
 import { ExactRuntime, errorText } from './runtime';
 import { IndexingStatus } from './statusBar';
+import { clearVllmApiKey, setVllmApiKey } from './vllmCommands';
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('EXACT', { log: true });
@@ -49,6 +50,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('exact.showProfile', () => profile.show()),
     vscode.commands.registerCommand('exact.checkSetup', () => checkSetup(runtime)),
     vscode.commands.registerCommand('exact.chooseModel', () => chooseModel(runtime)),
+    vscode.commands.registerCommand('exact.setVllmApiKey', () => setVllmApiKey(context)),
+    vscode.commands.registerCommand('exact.clearVllmApiKey', () => clearVllmApiKey(context)),
     vscode.commands.registerCommand('exact.reindex', () => reindex(runtime)),
     vscode.commands.registerCommand('exact.cancelIndexing', () => runtime.cancelIndexing()),
     vscode.commands.registerCommand('exact.exportData', () => exportData(runtime)),

@@ -5,16 +5,21 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { buildAttributeLibrary, type Embedder } from '../core';
+import { buildAttributeLibrary, type Embedder, type TextGenerator } from '../core';
 import { OllamaClient } from '../engines/ollama/client';
 import { resolveOllamaConfig } from '../engines/ollama/config';
 import { chooseEmbedder } from '../engines/ollama/embedder';
 import { OllamaGenerator } from '../engines/ollama/generator';
-import { llamaScorerFactory, selectScorer, type ScorerSelection } from '../engines/scorerSelection';
+import { llamaScorerFactory, scoresOnVllm, selectScorer, selectVllmScorer, type ScorerSelection } from '../engines/scorerSelection';
+import { resolveVllmConfig, VllmClient } from '../engines/vllm/client';
+import { VllmGenerator } from '../engines/vllm/generator';
 import { IndexingQueue, type IndexingEvent } from '../services/indexingQueue';
 import { Personalizer, type PersonalizerSettings } from '../services/personalizer';
 import { PreferenceMemory } from '../storage';
 import { readSettings, type ExactSettings } from './settings';
+
+/** The SecretStorage key of the vLLM server's API key (never in settings files). */
+export const VLLM_API_KEY_SECRET = 'exact.vllm.apiKey';
 
 export interface QueueSnapshot {
   readonly running: boolean;
@@ -29,7 +34,11 @@ export class ExactRuntime implements vscode.Disposable {
   settings: ExactSettings = readSettings();
   private customAttributeProblem: string | undefined;
   private clientCache: OllamaClient | undefined;
-  private generatorCache: OllamaGenerator | undefined;
+  private generatorCache: TextGenerator | undefined;
+  private vllmClientCache: VllmClient | undefined;
+  private vllmApiKey = '';
+  /** Resolves once the API key has been read from SecretStorage. */
+  readonly secretsRead: Promise<void>;
   private embedderCache: Promise<Embedder> | undefined;
   private memoryCache: Promise<PreferenceMemory> | undefined;
   private scorerCache: Promise<ScorerSelection> | undefined;
@@ -40,6 +49,8 @@ export class ExactRuntime implements vscode.Disposable {
   readonly onIndexingEvent = this.queueEvents.event;
   readonly onSnapshot = this.snapshotEvents.event;
   snapshot: QueueSnapshot = { running: false, position: 0, total: 0, pending: 0, learned: 0 };
+  /** The last scorer selection's reason (shown in the profile); '' before the first. */
+  scorerReason = '';
   private readonly disposables: vscode.Disposable[] = [this.queueEvents, this.snapshotEvents];
 
   constructor(
@@ -50,7 +61,20 @@ export class ExactRuntime implements vscode.Disposable {
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('exact')) void this.reload(e);
       }),
+      context.secrets.onDidChange((e) => {
+        if (e.key === VLLM_API_KEY_SECRET) void this.readApiKey().then(() => this.dropEngines());
+      }),
     );
+    this.secretsRead = this.readApiKey();
+  }
+
+  private async readApiKey(): Promise<void> {
+    try {
+      this.vllmApiKey = (await this.context.secrets.get(VLLM_API_KEY_SECRET)) ?? '';
+    } catch (e) {
+      this.output.warn(`Could not read the vLLM API key from the secret storage: ${errorText(e)}`);
+    }
+    this.vllmClientCache = undefined;
   }
 
   get storageFolder(): string {
@@ -85,8 +109,18 @@ export class ExactRuntime implements vscode.Disposable {
     return this.clientCache;
   }
 
-  generator(): OllamaGenerator {
-    this.generatorCache ??= new OllamaGenerator(this.client());
+  /** The client of the vLLM server (exact.vllm.*; the API key from SecretStorage). */
+  vllmClient(): VllmClient {
+    const v = this.settings.vllm;
+    this.vllmClientCache ??= new VllmClient(
+      resolveVllmConfig({ baseUrl: v.url, model: v.model, apiKey: this.vllmApiKey, scoreTimeoutMs: 1000 * v.timeoutSeconds, firstTokenTimeoutMs: 1000 * v.timeoutSeconds }),
+    );
+    return this.vllmClientCache;
+  }
+
+  /** Who writes: Ollama (default) or the vLLM server (exact.backend). */
+  generator(): TextGenerator {
+    this.generatorCache ??= this.settings.backend === 'vllm' ? new VllmGenerator(this.vllmClient(), this.settings.decoding.maxTokens) : new OllamaGenerator(this.client());
     return this.generatorCache;
   }
 
@@ -119,11 +153,13 @@ export class ExactRuntime implements vscode.Disposable {
   }
 
   modelName(): string {
+    if (this.settings.backend === 'vllm') return `vllm:${this.settings.vllm.model.trim() || this.vllmClient().host}`;
     return this.client().config.model;
   }
 
   personalizer(): Promise<Personalizer> {
     this.personalizerCache ??= (async () => {
+      await this.secretsRead;
       const [memory, embedder] = await Promise.all([this.memory(), this.embedder()]);
       return new Personalizer(memory, embedder, this.generator(), this.personalizerSettings(), () => this.library());
     })();
@@ -145,6 +181,16 @@ export class ExactRuntime implements vscode.Disposable {
   }
 
   scorer(): Promise<ScorerSelection> {
+    const { scorer: setting, backend } = this.settings;
+    if (scoresOnVllm(setting, backend)) {
+      this.scorerCache ??= this.secretsRead.then(() => {
+        const sel = selectVllmScorer(this.vllmClient(), setting, backend);
+        this.scorerReason = sel.reason;
+        this.output.info(sel.reason);
+        return sel;
+      });
+      return this.retryable(this.scorerCache, () => (this.scorerCache = undefined));
+    }
     this.scorerCache ??= selectScorer({
       setting: this.settings.scorer,
       client: this.client(),
@@ -154,6 +200,7 @@ export class ExactRuntime implements vscode.Disposable {
         idleReleaseMs: 60_000,
       }),
     }).then((sel) => {
+      this.scorerReason = sel.reason;
       this.output.info(sel.reason);
       return sel;
     });
@@ -241,25 +288,33 @@ export class ExactRuntime implements vscode.Disposable {
   private async reload(e: vscode.ConfigurationChangeEvent): Promise<void> {
     const before = this.settings;
     this.settings = readSettings();
-    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath'].some((k) => e.affectsConfiguration(k));
+    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath', 'exact.backend', 'exact.vllm'].some((k) => e.affectsConfiguration(k));
     const indexingChanged = engineChanged || ['exact.attributesPerPrompt', 'exact.indexing', 'exact.customAttributes'].some((k) => e.affectsConfiguration(k));
-    if (engineChanged) {
-      this.clientCache = undefined;
-      this.generatorCache = undefined;
-      this.embedderCache = undefined;
-      const old = this.scorerCache;
-      this.scorerCache = undefined;
-      this.memoryCache = undefined;
-      old?.then((s) => s.scorer.dispose?.()).catch(() => undefined);
-    }
-    if (indexingChanged) {
+    if (engineChanged) await this.dropEngines();
+    else if (indexingChanged) {
       if (this.queueCache) (await this.queueCache.catch(() => undefined))?.cancel();
       this.queueCache = undefined;
     }
     this.personalizerCache = undefined;
-    if (before.ollama.model !== this.settings.ollama.model || before.ollama.embeddingModel !== this.settings.ollama.embeddingModel) {
+    const modelChanged = before.backend !== this.settings.backend || before.vllm.model !== this.settings.vllm.model || before.vllm.url !== this.settings.vllm.url;
+    if (modelChanged || before.ollama.model !== this.settings.ollama.model || before.ollama.embeddingModel !== this.settings.ollama.embeddingModel) {
       await this.offerReindex();
     }
+  }
+
+  /** Forgets every connection and engine (settings or the API key changed); the next use rebuilds them. */
+  private async dropEngines(): Promise<void> {
+    this.clientCache = undefined;
+    this.vllmClientCache = undefined;
+    this.generatorCache = undefined;
+    this.embedderCache = undefined;
+    const old = this.scorerCache;
+    this.scorerCache = undefined;
+    this.memoryCache = undefined;
+    old?.then((s) => s.scorer.dispose?.()).catch(() => undefined);
+    if (this.queueCache) (await this.queueCache.catch(() => undefined))?.cancel();
+    this.queueCache = undefined;
+    this.personalizerCache = undefined;
   }
 
   /** When stored selections came from another model or embedder, offer to index again. */

@@ -5,7 +5,11 @@ import type { ScorerSetting } from '../engines/scorerSelection';
 import type { IndexingAlgorithm } from '../services/indexingQueue';
 
 export interface ExactSettings {
+  /** Who writes drafts, rewrites and completions. */
+  readonly backend: 'ollama' | 'vllm';
   readonly ollama: Partial<OllamaConfig>;
+  /** The vLLM server (the API key lives in SecretStorage, not here). */
+  readonly vllm: { readonly url: string; readonly model: string; readonly timeoutSeconds: number };
   readonly scorer: ScorerSetting;
   readonly modelPath: string;
   readonly k: number;
@@ -23,6 +27,12 @@ export function readSettings(): ExactSettings {
   const c = vscode.workspace.getConfiguration('exact');
   const floor = c.get<number>('retrieval.similarityFloor', -1);
   return {
+    backend: c.get<string>('backend', 'ollama') === 'vllm' ? 'vllm' : 'ollama',
+    vllm: {
+      url: c.get<string>('vllm.url', 'http://127.0.0.1:8000'),
+      model: c.get<string>('vllm.model', ''),
+      timeoutSeconds: c.get<number>('vllm.timeoutSeconds', 300),
+    },
     ollama: {
       host: c.get<string>('ollama.host', ''),
       model: c.get<string>('ollama.model', 'llama3.2:3b'),

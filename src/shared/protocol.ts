@@ -45,6 +45,8 @@ export interface ProfileData {
   readonly pending: number;
   readonly needsReindex: boolean;
   readonly model: string;
+  /** Which scorer learns and why (the scorer selection's reason); '' until it is known. */
+  readonly scorer: string;
 }
 
 export type HostToWebview =
