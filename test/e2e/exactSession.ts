@@ -11,6 +11,7 @@ import type { Frame } from 'playwright-core';
 import { LlamaEngine } from '../../src/engines/llama/llamaEngine';
 import { LOG_FILE } from '../../src/storage/preferenceMemory';
 import { OllamaTestServer, testModelPath } from '../support/ollamaServer';
+import { VllmTestServer } from '../support/vllmServer';
 import { REPO_ROOT, missingPrerequisites, startSession, type Session, type Workbench } from './harness';
 
 const missing = missingPrerequisites();
@@ -22,6 +23,8 @@ export const skipUnlessReady: string | false =
 export interface ExactSession {
   readonly engine: LlamaEngine;
   readonly ollama: OllamaTestServer;
+  /** The vLLM-compatible test server on the same engine, when the session was started with `vllm`. */
+  readonly vllm: VllmTestServer | undefined;
   readonly session: Session;
   readonly wb: Workbench;
   readonly workspace: string;
@@ -36,13 +39,15 @@ export interface ExactSession {
   close(): Promise<void>;
 }
 
-export async function startExactSession(opts: { files: Record<string, string>; screenshotPrefix: string; settings?: Record<string, unknown> }): Promise<ExactSession> {
+export async function startExactSession(opts: { files: Record<string, string>; screenshotPrefix: string; settings?: Record<string, unknown>; vllm?: boolean }): Promise<ExactSession> {
   execFileSync(process.execPath, ['scripts/package.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
   const vsix = path.join(REPO_ROOT, 'dist-vsix', `exact-vscode-${process.platform}-${process.arch}.vsix`);
   const model = testModelPath();
   console.log(`model: ${model.kind} ${model.path}`);
   const engine = await LlamaEngine.load(model.path, { threads: 1 });
   const ollama = await OllamaTestServer.start({ engine, model: 'exact-tiny:latest' });
+  const vllm = opts.vllm === true ? await VllmTestServer.start({ engine }) : undefined;
+  const vllmSettings = vllm === undefined ? {} : { 'exact.backend': 'vllm', 'exact.vllm.url': vllm.url, 'exact.vllm.model': vllm.model };
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'exact-e2e-ws-'));
   for (const [name, text] of Object.entries(opts.files)) writeFileSync(path.join(workspace, name), text);
   let session: Session;
@@ -51,9 +56,10 @@ export async function startExactSession(opts: { files: Record<string, string>; s
       vsix,
       workspace,
       screenshotPrefix: opts.screenshotPrefix,
-      settings: { 'exact.ollama.host': ollama.url, 'exact.ollama.model': 'exact-tiny', 'exact.generation.maxTokens': 60, ...opts.settings },
+      settings: { 'exact.ollama.host': ollama.url, 'exact.ollama.model': 'exact-tiny', 'exact.generation.maxTokens': 60, ...vllmSettings, ...opts.settings },
     });
   } catch (e) {
+    await vllm?.close();
     await ollama.close();
     await engine.dispose();
     rmSync(workspace, { recursive: true, force: true });
@@ -64,6 +70,7 @@ export async function startExactSession(opts: { files: Record<string, string>; s
   return {
     engine,
     ollama,
+    vllm,
     session,
     wb,
     workspace,
@@ -84,6 +91,7 @@ export async function startExactSession(opts: { files: Record<string, string>; s
     },
     async close() {
       await session.close();
+      await vllm?.close();
       await ollama.close();
       await engine.dispose();
       rmSync(workspace, { recursive: true, force: true });

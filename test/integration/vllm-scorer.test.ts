@@ -9,7 +9,9 @@ import type { ScoreRequest } from '../../src/core/ports';
 import { LlamaEngine } from '../../src/engines/llama/llamaEngine';
 import { PROMPT_FORMATS, renderPrompt } from '../../src/engines/promptFormat';
 import { resolveVllmConfig, VllmClient, VllmError, type VllmConfig } from '../../src/engines/vllm/client';
+import { checkVllmHealth } from '../../src/engines/vllm/health';
 import { VllmScorer } from '../../src/engines/vllm/scorer';
+import { scoresOnVllm, selectVllmScorer } from '../../src/engines/scorerSelection';
 import { testModelPath } from '../support/ollamaServer';
 import { VllmTestServer } from '../support/vllmServer';
 
@@ -234,5 +236,30 @@ describe('VllmScorer: failures', () => {
     const auto = client({ model: '' });
     assert.equal(await auto.model(), server.model);
     assert.equal((await new VllmScorer(auto).scoreBatch(req)).length, 1);
+  });
+});
+
+describe('the setup check and the scorer choice', () => {
+  test('the setup check reports the model, its format and whether prompt log-probabilities come back', async () => {
+    const health = await checkVllmHealth(client());
+    assert.equal(health.model, server.model);
+    assert.equal(health.promptFormat.id, engine.promptFormat.id);
+    assert.equal(health.promptLogprobs, true);
+    server.promptLogprobs = false;
+    assert.equal((await checkVllmHealth(client())).promptLogprobs, false);
+    const wrong = await checkVllmHealth(client({ model: 'other' })).catch((e: unknown) => e);
+    assert.ok(wrong instanceof VllmError && wrong.kind === 'model-not-found');
+  });
+
+  test('auto scores on the server when it writes, and says so; "vllm" with Ollama writing warns about the model', () => {
+    assert.equal(scoresOnVllm('auto', 'vllm'), true);
+    assert.equal(scoresOnVllm('auto', 'ollama'), false);
+    assert.equal(scoresOnVllm('vllm', 'ollama'), true);
+    assert.equal(scoresOnVllm('llama.cpp', 'vllm'), false);
+    const auto = selectVllmScorer(client(), 'auto', 'vllm');
+    assert.equal(auto.kind, 'vllm');
+    assert.ok(auto.scorer instanceof VllmScorer);
+    assert.match(auto.reason, /prompt log-probabilities.*exact\.backend is "vllm" and exact\.scorer is "auto"/);
+    assert.match(selectVllmScorer(client(), 'vllm', 'ollama').reason, /same model as Ollama/);
   });
 });
