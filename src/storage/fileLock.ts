@@ -13,7 +13,7 @@
 import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { abortError } from '../core/ports';
+import { abortError, sleep } from '../core/ports';
 
 export interface FileLockOptions {
   /** How long acquire() waits before giving up (default 10 s). */
@@ -83,21 +83,6 @@ function parseOwner(raw: string): LockOwner | undefined {
 /** An unparseable lock file (a crash in the O_EXCL fallback) is stale after this grace period. */
 const GARBAGE_GRACE_MS = 2_000;
 const BREAKER_STALE_MS = 10_000;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError());
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export class LockHandle {
   private timer: NodeJS.Timeout | undefined;

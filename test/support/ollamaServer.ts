@@ -23,10 +23,10 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { LlamaEngine, GeneratedToken, TokenLogprob as EngineTokenLogprob } from '../../src/engines/llama/llamaEngine';
+import { LocalHttpServer } from './localHttpServer';
 import { OllamaOpenApi } from './openapi';
 import { randomLlamaModelPath } from './randomGguf';
 
@@ -99,10 +99,8 @@ export class OllamaTestServer {
   private readonly engine: LlamaEngine;
   private readonly models: ModelEntry[];
   private readonly openapi: OllamaOpenApi | undefined;
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly http: LocalHttpServer;
   private down: DownMode = false;
-  private portNumber = 0;
   private readonly startedAt = new Date();
 
   private constructor(options: OllamaTestServerOptions) {
@@ -114,30 +112,21 @@ export class OllamaTestServer {
       ...(options.embeddingModels ?? ['exact-embed:latest']).map((n) => ({ name: canonical(n), embedding: true })),
     ];
     this.openapi = options.openapi === false ? undefined : (options.openapi ?? OllamaOpenApi.load());
-    this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 1000;
-    this.server.on('connection', (socket) => {
-      if (this.down === 'reset') {
-        socket.destroy();
-        return;
-      }
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
+    this.http = new LocalHttpServer((req, res) => void this.handle(req, res), () => this.down !== 'reset');
   }
 
   static async start(options: OllamaTestServerOptions): Promise<OllamaTestServer> {
     const s = new OllamaTestServer(options);
-    await s.listen(0);
+    await s.http.listen(0);
     return s;
   }
 
   get port(): number {
-    return this.portNumber;
+    return this.http.port;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.portNumber}`;
+    return this.http.url;
   }
 
   get modelName(): string {
@@ -158,34 +147,16 @@ export class OllamaTestServer {
     return this.requests.filter((r) => r.path === path);
   }
 
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        const addr = this.server.address();
-        if (addr !== null && typeof addr === 'object') this.portNumber = addr.port;
-        resolve();
-      });
-    });
-  }
-
   /** Simulates an outage (see the file comment); false brings the server back on the same port. */
   async setDown(mode: DownMode): Promise<void> {
     const wasRefusing = this.down === 'refuse';
     this.down = mode;
-    if (mode === 'refuse' && !wasRefusing) {
-      for (const s of this.sockets) s.destroy();
-      await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    } else if (mode !== 'refuse' && wasRefusing) {
-      await this.listen(this.portNumber);
-    }
+    if (mode === 'refuse' && !wasRefusing) await this.http.stop();
+    else if (mode !== 'refuse' && wasRefusing) await this.http.listen();
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.http.stop();
   }
 
   // -------------------------------------------------------------------------------------------

@@ -29,9 +29,9 @@
  * an HTTP error; `delayMs` holds answers back (timeouts); `setDown('refuse')` closes the listener.
  * Every request is recorded.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LlamaEngine } from '../../src/engines/llama/llamaEngine';
+import { LocalHttpServer } from './localHttpServer';
 
 export interface VllmRecordedRequest {
   readonly method: string;
@@ -94,31 +94,24 @@ export class VllmTestServer {
   private readonly engine: LlamaEngine;
   private readonly modelName: string;
   private readonly apiKey: string | undefined;
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  private portNumber = 0;
+  private readonly http: LocalHttpServer;
   private serial = 0;
 
   private constructor(options: VllmTestServerOptions) {
     this.engine = options.engine;
     this.modelName = options.model ?? 'exact-tiny';
     this.apiKey = options.apiKey;
-    this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.keepAliveTimeout = 1000;
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
+    this.http = new LocalHttpServer((req, res) => void this.handle(req, res));
   }
 
   static async start(options: VllmTestServerOptions): Promise<VllmTestServer> {
     const s = new VllmTestServer(options);
-    await s.listen(0);
+    await s.http.listen(0);
     return s;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.portNumber}`;
+    return this.http.url;
   }
 
   get model(): string {
@@ -129,32 +122,14 @@ export class VllmTestServer {
     return this.requests.filter((r) => r.path === path);
   }
 
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        const addr = this.server.address();
-        if (addr !== null && typeof addr === 'object') this.portNumber = addr.port;
-        resolve();
-      });
-    });
-  }
-
   /** 'refuse' closes the listener (ECONNREFUSED); false listens again on the same port. */
   async setDown(mode: 'refuse' | false): Promise<void> {
-    if (mode === 'refuse' && this.server.listening) {
-      for (const s of this.sockets) s.destroy();
-      await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    } else if (mode === false && !this.server.listening) {
-      await this.listen(this.portNumber);
-    }
+    if (mode === 'refuse') await this.http.stop();
+    else if (!this.http.listening) await this.http.listen();
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    if (!this.server.listening) return;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.http.stop();
   }
 
   // -------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
  * 503, 504) are retried a bounded number of times: every request here is idempotent, and a shared
  * server behind a load balancer answers those while a replica restarts.
  */
-import { abortError } from '../../core/ports';
+import { abortError, sleep } from '../../core/ports';
 import { detectPromptFormat, type PromptFormat } from '../promptFormat';
 
 export interface VllmConfig {
@@ -291,6 +291,15 @@ export class VllmClient {
     }
   }
 
+  /** What went wrong while an answer was read: the caller's cancellation, the deadline, or the connection. */
+  private readFailure(err: unknown, controller: AbortController, signal: AbortSignal | undefined): Error {
+    if (aborted(signal)) return abortError();
+    const reason: unknown = controller.signal.reason;
+    if (controller.signal.aborted && reason instanceof VllmError) return reason;
+    if (err instanceof VllmError) return err;
+    return this.unreachable(err);
+  }
+
   /** A JSON request; the body is read under the same deadline. */
   private async json(method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
     const { response, controller, done } = await this.send(method, path, body, timeoutMs, 'request', signal);
@@ -302,11 +311,7 @@ export class VllmClient {
         throw new VllmError('bad-response', this.host, `The server at ${this.host} answered ${path} with something that is not JSON: ${text.slice(0, 200)}`, 'Check that `exact.vllm.url` points at a vLLM server and not at another web service.');
       }
     } catch (err) {
-      if (signal?.aborted === true) throw abortError();
-      const reason: unknown = controller.signal.reason;
-      if (controller.signal.aborted && reason instanceof VllmError) throw reason;
-      if (err instanceof VllmError) throw err;
-      throw this.unreachable(err);
+      throw this.readFailure(err, controller, signal);
     } finally {
       done();
     }
@@ -496,11 +501,7 @@ export class VllmClient {
       await reader.cancel().catch(() => undefined);
       return { text, finishReason };
     } catch (err) {
-      if (signal?.aborted === true) throw abortError();
-      const reason: unknown = controller.signal.reason;
-      if (controller.signal.aborted && reason instanceof VllmError) throw reason;
-      if (err instanceof VllmError) throw err;
-      throw this.unreachable(err);
+      throw this.readFailure(err, controller, signal);
     } finally {
       controller.abort();
       done();
@@ -511,22 +512,4 @@ export class VllmClient {
 /** Read through a function: TypeScript would keep an earlier check's narrowing across awaits. */
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(abortError());
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
