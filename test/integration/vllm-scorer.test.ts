@@ -112,6 +112,15 @@ describe('VllmScorer: exact scores through the server', () => {
     assert.equal(scorer.stats.reSentAsTokenIds, 0);
   });
 
+  test('a batch with more distinct responses than the tokenization cache holds (70) scores them all in one tokenize call', async () => {
+    const requests: ScoreRequest[] = Array.from({ length: 70 }, (_, i) => ({ prompt: 'How do I boil an egg?', attributes: [], response: `Boil it for ${i + 1} minutes.` }));
+    const scorer = new VllmScorer(client());
+    const got = await scorer.scoreDetailed(requests);
+    const want = await engine.scoreDetailed(requests);
+    got.forEach((g, i) => assertClose(g.tokens, want[i]!.tokens, `request ${i}`));
+    assert.equal(server.requestsTo('/tokenize').filter((r) => (r.body as { prompt?: string }).prompt !== engine.promptFormat.end && (r.body as { messages?: unknown }).messages === undefined).length, 1);
+  });
+
   test('a tokenization that crosses the prompt/response seam is sent again as token ids, exactly', async () => {
     // The plain format ends with "Assistant: ": the server's tokenizer merges that space with the
     // response's first word, so the scored span is not the response's own tokens; the scorer must

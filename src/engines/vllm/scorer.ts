@@ -86,9 +86,9 @@ export class VllmScorer implements LogLikelihoodScorer {
     this.stats.sequences += requests.length;
     const format = this.options.promptFormat ?? (await this.client.promptFormat(signal));
     const end = this.scoreEnd ? format.end : '';
-    await this.tokenizeResponses(format, [...new Set(requests.map((r) => r.response))], signal);
+    const responseIds = await this.tokenizeResponses(format, [...new Set(requests.map((r) => r.response))], signal);
     const endIds = end === '' ? [] : this.endIds!;
-    const tails = requests.map((r) => [...this.responseIds.get(r.response)!, ...endIds]);
+    const tails = requests.map((r) => [...responseIds.get(r.response)!, ...endIds]);
     const rendered = requests.map((r) => renderPrompt(format, r.prompt, r.attributes));
 
     const choices = await this.complete(rendered.map((p, i) => p + requests[i]!.response + end), signal);
@@ -174,11 +174,23 @@ export class VllmScorer implements LogLikelihoodScorer {
    * token (asked once): END y1 END y2 ... split at END. Otherwise (plain format, a multi-token
    * marker, a response containing the marker) one call per text.
    */
-  private async tokenizeResponses(format: PromptFormat, texts: string[], signal: AbortSignal | undefined): Promise<void> {
+  private async tokenizeResponses(format: PromptFormat, texts: string[], signal: AbortSignal | undefined): Promise<Map<string, number[]>> {
     const end = format.end;
     if (end !== '' && this.endIds === undefined) this.endIds = await this.client.tokenize(end, signal);
-    const missing = texts.filter((t) => !this.responseIds.has(t));
-    if (missing.length === 0) return;
+    const found = new Map<string, number[]>();
+    const missing: string[] = [];
+    for (const t of texts) {
+      const ids = this.responseIds.get(t);
+      if (ids === undefined) missing.push(t);
+      else found.set(t, ids);
+    }
+    const remember = (text: string, ids: number[]): void => {
+      found.set(text, ids);
+      this.responseIds.delete(text);
+      this.responseIds.set(text, ids);
+      while (this.responseIds.size > RESPONSE_CACHE) this.responseIds.delete(this.responseIds.keys().next().value!);
+    };
+    if (missing.length === 0) return found;
     const sep = this.endIds?.length === 1 ? this.endIds[0]! : undefined;
     if (sep !== undefined && missing.every((t) => !t.includes(end))) {
       const ids = await this.client.tokenize(missing.map((t) => end + t).join(''), signal);
@@ -189,16 +201,11 @@ export class VllmScorer implements LogLikelihoodScorer {
         else split[split.length - 1]!.push(id);
       }
       if (ids[0] === sep && split.length === missing.length) {
-        missing.forEach((t, i) => this.remember(t, split[i]!));
-        return;
+        missing.forEach((t, i) => remember(t, split[i]!));
+        return found;
       }
     }
-    for (const t of missing) this.remember(t, t === '' ? [] : await this.client.tokenize(t, signal));
-  }
-
-  private remember(text: string, ids: number[]): void {
-    this.responseIds.delete(text);
-    this.responseIds.set(text, ids);
-    while (this.responseIds.size > RESPONSE_CACHE) this.responseIds.delete(this.responseIds.keys().next().value!);
+    for (const t of missing) remember(t, t === '' ? [] : await this.client.tokenize(t, signal));
+    return found;
   }
 }
