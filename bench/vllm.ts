@@ -123,7 +123,7 @@ const lines = [
   '',
   `Command: \`npm run bench:vllm -- --pairs ${pairs.length} --threads ${threads}${values['no-ollama'] ? ' --no-ollama' : ''}\`. Model: ${modelPath.split('/').pop()}. ${pairs.length} held-out attribute-world pairs (seed 7; chosen Concise, rejected Storyteller), greedy k = 3 over the 42 attributes. Both servers are the project's test servers running the same model on this machine's CPU (LlamaEngine, ${threads} thread${threads === 1 ? '' : 's'}); other jobs may have shared the machine. Times are ratios within this run, not GPU-server times.`,
   '',
-  '| scorer | HTTP requests per choice | once per scorer | ms per choice | time vs in-process | same attributes as in-process | largest objective difference (nats) |',
+  '| scorer | HTTP requests per choice | warm-up requests (once per scorer: format, end marker, one tiny batch) | ms per choice | time vs in-process | same attributes as in-process | largest objective difference (nats) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.scorer} | ${r.requestsPerChoice} | ${r.onceRequests} | ${r.msPerChoice.toLocaleString('en-US')} | ${(r.msPerChoice / base).toFixed(2)}x | ${r.sameSelection} | ${r.maxObjectiveDiff === null ? '(reference)' : r.maxObjectiveDiff.toExponential(1)} |`),
   '',
