@@ -506,7 +506,7 @@ async function vocabCost(vocabSize: number): Promise<VocabCost> {
   const buildMs = performance.now() - t;
   try {
     const texts = [0, 1].map((i) => longText(i).slice(0, 400));
-    const run = async (probabilityPath: 'fast' | 'distribution'): Promise<Awaited<ReturnType<typeof throughput>>> => {
+    const run = async (probabilityPath: 'logits' | 'distribution'): Promise<Awaited<ReturnType<typeof throughput>>> => {
       const engine = await LlamaEngine.load(path, { threads: 1, contextSize: 1024, probabilityPath });
       try {
         await engine.score([{ prompt: 'warm', attributes: [], response: 'up' }]);
@@ -516,7 +516,7 @@ async function vocabCost(vocabSize: number): Promise<VocabCost> {
       }
     };
     const whole = await run('distribution');
-    const fast = await run('fast');
+    const fast = await run('logits');
     return {
       vocabSize,
       buildMs: round(buildMs, 0),

@@ -10,14 +10,16 @@
  * its own, as the model would generate it (no BOS, no SentencePiece space prefix), and the end
  * marker is scored too (when the format has one): log p(y | x, A) then includes the model's
  * probability of ending the turn right there, so a response that stops early or rambles on pays
- * for it. The score is the sum over the response and end tokens of log p(token | all before), each
- * term clamped from below at `logProbFloor` (default -100; node-llama-cpp hands probabilities over
- * as float32, which turns anything below about e^-103 into 0, i.e. -Infinity).
+ * for it. The score is the sum over the response and end tokens of log p(token | all before),
+ * computed in log space from the logits (targetProbabilities.ts), so it stays finite however
+ * unlikely a token is; only a token the model rules out entirely (logit -Infinity) would make it
+ * -Infinity, and such a term counts as `logProbFloor` instead (default -1000).
  *
- * Exactness. Probabilities are llama.cpp's softmax of the raw logits (default sampling options),
- * read the fast way when node-llama-cpp allows it (targetProbabilities.ts); flash attention is off
- * and the thread count is fixed, so the same request gives the same bits however requests are
- * batched and whatever was evaluated before.
+ * Exactness. Log-probabilities are llama.cpp's log-softmax of the raw logits (default sampling
+ * options), computed from the target's logit, the largest logit and llama.cpp's float32 total
+ * logit weight; flash attention is off and the thread count is fixed, so the same request gives
+ * the same bits however requests are batched and whatever was evaluated before (on one sequence;
+ * see `parallelSequences`).
  *
  * Prefix reuse. A batch is scored in lexicographic order of its token sequences, so requests that
  * share a prompt (and, within those, an attribute set) are neighbours. Before each sequence the KV
@@ -46,12 +48,17 @@ import { abortError, throwIfAborted, type GenerationOptions, type ScoreRequest }
 import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
 import { checkModelFile, loadFailure, ModelFileError } from './modelFile';
 import { sampleToken, seededRandom } from './sampling';
-import { distributionReader, fastTargetReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
+import { distributionReader, logitReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
 import { vocabularyEntryBytes } from './tokenBytes';
 
 export { ModelFileError } from './modelFile';
 
-export const DEFAULT_LOG_PROB_FLOOR = -100;
+/**
+ * What a token the model rules out entirely (logit -Infinity, log p = -Infinity) contributes,
+ * so that one such token does not make every attribute set tie at -Infinity. Every other
+ * log-probability is used as it is, however low.
+ */
+export const DEFAULT_LOG_PROB_FLOOR = -1000;
 
 export interface LlamaEngineOptions {
   /**
@@ -66,17 +73,25 @@ export interface LlamaEngineOptions {
   readonly contextSize?: number;
   /** Tokens per llama_decode call (default min(contextSize, 512)). */
   readonly batchSize?: number;
-  /** Lowest log-probability one token can contribute (default -100). */
+  /** What a token with log p = -Infinity contributes instead (default -1000; see DEFAULT_LOG_PROB_FLOOR). */
   readonly logProbFloor?: number;
   /** Score the format's end-of-turn marker after the response (default true). */
   readonly scoreEnd?: boolean;
   /** Reuse the KV cache between sequences sharing a prefix (default true; false is for checks). */
   readonly prefixReuse?: boolean;
   /**
-   * How token probabilities are read (targetProbabilities.ts): 'fast' (default; the public path
-   * when this node-llama-cpp lacks what it needs) or 'distribution' (the public API, for checks).
+   * How token probabilities are read (targetProbabilities.ts): 'logits' (default: two logits and
+   * the total logit weight per scored token) or 'distribution' (the whole distribution, for checks).
    */
   readonly probabilityPath?: ProbabilityPath;
+  /**
+   * Context sequences that score one batch at once (default 1). With more, a batch's sequences are
+   * split into that many runs of neighbours (in the lexicographic order, so each run keeps its
+   * prefix reuse), evaluated concurrently: node-llama-cpp puts their tokens into the same
+   * llama_decode batches and reads their logits on separate threads. Results agree with one
+   * sequence to float rounding, not bit for bit (the batch composition changes).
+   */
+  readonly parallelSequences?: number;
 }
 
 export interface LlamaModelInfo {
@@ -95,6 +110,8 @@ export interface LlamaModelInfo {
   readonly threads: number;
   /** How scoring reads token probabilities. */
   readonly probabilityPath: ProbabilityPath;
+  /** Context sequences scoring a batch at once. */
+  readonly parallelSequences: number;
 }
 
 export interface TokenScore {
@@ -121,7 +138,7 @@ export interface ScoreStats {
   scoredTokens: number;
   /** Tokens not evaluated again thanks to the KV cache. */
   reusedTokens: number;
-  /** Scored tokens that were the model's greedy choice (read without the whole distribution). */
+  /** Scored tokens that were the model's greedy (argmax) choice ('logits' path only). */
   greedyHits: number;
   milliseconds: number;
 }
@@ -254,13 +271,15 @@ export class LlamaEngine {
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
   private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
-  private readonly reader: TargetReader;
+  private readonly readers: ReadonlyArray<{ readonly sequence: LlamaContextSequence; readonly reader: TargetReader }>;
+  /** The sequence generation uses (and scoring's first). */
+  private readonly sequence: LlamaContextSequence;
 
   private constructor(
     private readonly path: string,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
-    private readonly sequence: LlamaContextSequence,
+    sequences: ReadonlyArray<LlamaContextSequence>,
     private readonly threads: number,
     options: LlamaEngineOptions,
   ) {
@@ -271,7 +290,9 @@ export class LlamaEngine {
     this.scoreEnd = options.scoreEnd ?? true;
     this.prefixReuse = options.prefixReuse ?? true;
     this.chunk = context.batchSize;
-    this.scoredPerCall = Math.max(4, Math.floor(262_144 / Math.max(1, this.vocabularySize(model))));
+    const probabilityPath = options.probabilityPath ?? 'logits';
+    // Bounds how long a cancellation waits: reading a whole distribution costs far more per position.
+    this.scoredPerCall = Math.max(4, Math.floor((probabilityPath === 'logits' ? 1 << 23 : 1 << 18) / Math.max(1, this.vocabularySize(model))));
     this.endTokens = this.promptFormat.end === '' ? [] : model.tokenize(this.promptFormat.end, true);
     const vocabType = String(model.vocabularyType);
     const addSpacePrefix = md.tokenizer?.ggml?.add_space_prefix;
@@ -279,7 +300,8 @@ export class LlamaEngine {
     this.spacePrefix = vocabType === 'spm' && addSpacePrefix !== false;
     const tokens = md.tokenizer?.ggml?.tokens;
     this.vocabulary = Array.isArray(tokens) ? (tokens as string[]) : undefined;
-    this.reader = ((options.probabilityPath ?? 'fast') === 'fast' ? fastTargetReader(model, context, sequence) : undefined) ?? distributionReader(sequence);
+    this.sequence = sequences[0]!;
+    this.readers = sequences.map((sequence) => ({ sequence, reader: probabilityPath === 'logits' ? logitReader(sequence) : distributionReader(sequence) }));
   }
 
   /**
@@ -289,6 +311,7 @@ export class LlamaEngine {
   static async load(modelPath: string, options: LlamaEngineOptions = {}): Promise<LlamaEngine> {
     await checkModelFile(modelPath);
     const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
+    const parallel = Math.max(1, Math.floor(options.parallelSequences ?? 1));
     const llama = await llamaRuntime(options.gpu ?? false);
     let model: LlamaModel;
     recentLogs.length = 0;
@@ -312,11 +335,12 @@ export class LlamaEngine {
       const context = await model.createContext({
         contextSize,
         batchSize: Math.max(8, Math.floor(options.batchSize ?? Math.min(contextSize, 512))),
-        sequences: 1,
+        sequences: parallel,
         flashAttention: false,
         threads,
       });
-      return new LlamaEngine(modelPath, model, context, context.getSequence(), threads, options);
+      const sequences = Array.from({ length: parallel }, () => context.getSequence());
+      return new LlamaEngine(modelPath, model, context, sequences, threads, options);
     } catch (e) {
       await model.dispose();
       throw e instanceof ModelFileError ? e : new Error(`Could not create a llama.cpp context for ${modelPath}: ${e instanceof Error ? e.message : String(e)}. Try a smaller contextSize.`);
@@ -339,7 +363,8 @@ export class LlamaEngine {
       eos: this.model.tokens.eos,
       sizeBytes: this.model.size,
       threads: this.threads,
-      probabilityPath: this.reader.path,
+      probabilityPath: this.readers[0]!.reader.path,
+      parallelSequences: this.readers.length,
     };
   }
 
@@ -403,11 +428,19 @@ export class LlamaEngine {
       const order = [...prepared].sort((a, b) => compareTokens(a.tokens, b.tokens) || a.index - b.index);
       const results: ScoreDetail[] = new Array(requests.length);
       const t0 = performance.now();
+      const runs = splitRuns(order, this.readers.length);
       try {
-        for (const p of order) {
-          throwIfAborted(signal);
-          results[p.index] = await this.scoreOne(p, signal);
-        }
+        // Every run finishes (or stops at its next step) before the engine takes the next operation.
+        const settled = await Promise.allSettled(
+          runs.map(async (run, r) => {
+            for (const p of run) {
+              throwIfAborted(signal);
+              results[p.index] = await this.scoreOne(p, r, signal);
+            }
+          }),
+        );
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
       } catch (e) {
         if (signal?.aborted === true) throw abortError();
         throw e;
@@ -418,8 +451,8 @@ export class LlamaEngine {
     });
   }
 
-  private async scoreOne(p: PreparedSequence, signal: AbortSignal | undefined): Promise<ScoreDetail> {
-    const seq = this.sequence;
+  private async scoreOne(p: PreparedSequence, run: number, signal: AbortSignal | undefined): Promise<ScoreDetail> {
+    const { sequence: seq, reader } = this.readers[run]!;
     const { tokens, start } = p;
     const n = tokens.length;
     this.stats.sequences += 1;
@@ -438,13 +471,13 @@ export class LlamaEngine {
       throwIfAborted(signal);
       const fed = tokens.slice(from, to);
       const targets = fed.map((_, j) => (from + j >= start - 1 ? tokens[from + j + 1] : undefined));
-      const { probabilities, greedyHits } = await this.reader.read(fed, targets);
+      const { logProbabilities, greedyHits } = await reader.read(fed, targets);
       this.stats.evaluatedTokens += fed.length;
       this.stats.greedyHits += greedyHits;
       for (let i = Math.max(from, start - 1); i < to; i++) {
         const target = tokens[i + 1]!;
-        const prob = probabilities[i - from]!;
-        const logprob = Math.max(this.floor, prob > 0 ? Math.log(prob) : -Infinity);
+        const read = logProbabilities[i - from]!;
+        const logprob = read === -Infinity ? this.floor : read;
         scored.push({ token: target, logprob });
         sum += logprob;
       }
@@ -589,7 +622,8 @@ export class LlamaEngine {
       id,
       token: Buffer.from(bytes).toString('utf8'),
       bytes,
-      logprob: Math.max(this.floor, probability > 0 ? Math.log(probability) : -Infinity),
+      // Generation reads float32 probabilities, which are 0 below about e^-103.
+      logprob: probability > 0 ? Math.log(probability) : this.floor,
     };
   }
 
@@ -641,7 +675,6 @@ export class LlamaEngine {
       if (this.disposed) return;
       this.disposed = true;
       if (this.embeddingContext !== undefined) await (await this.embeddingContext.catch(() => undefined))?.dispose();
-      this.reader.dispose();
       await this.context.dispose();
       await this.model.dispose();
     });
@@ -659,6 +692,20 @@ export class LlamaEngine {
   private ensureOpen(): void {
     if (this.disposed) throw new Error('This LlamaEngine has been disposed; load the model again.');
   }
+}
+
+/** Splits the ordered sequences into at most n contiguous runs of about equal token counts. */
+function splitRuns(order: ReadonlyArray<PreparedSequence>, n: number): PreparedSequence[][] {
+  if (n <= 1 || order.length <= 1) return [[...order]];
+  const total = order.reduce((s, p) => s + p.tokens.length, 0);
+  const runs: PreparedSequence[][] = [[]];
+  let done = 0;
+  for (const p of order) {
+    if (runs.length < n && runs.at(-1)!.length > 0 && done >= (total * runs.length) / n) runs.push([]);
+    runs.at(-1)!.push(p);
+    done += p.tokens.length;
+  }
+  return runs;
 }
 
 function firstStop(text: string, stops: ReadonlyArray<string>): number {
