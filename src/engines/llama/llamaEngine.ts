@@ -53,6 +53,12 @@ export { ModelFileError } from './modelFile';
 
 export const DEFAULT_LOG_PROB_FLOOR = -100;
 
+/**
+ * Scored tokens per evaluation call of a request with stopBelow: how often early stopping checks
+ * the running sum (fewer means more, smaller llama_decode calls).
+ */
+const STOP_CHECK_TOKENS = 8;
+
 export interface LlamaEngineOptions {
   /**
    * CPU threads for evaluation (default: half the cores, at least 1, at most 4). llama.cpp's
@@ -121,6 +127,8 @@ export interface ScoreStats {
   scoredTokens: number;
   /** Tokens not evaluated again thanks to the KV cache. */
   reusedTokens: number;
+  /** Tokens not scored because a request's stopBelow was reached before its end (early stopping). */
+  skippedTokens: number;
   /** Scored tokens that were the model's greedy choice (read without the whole distribution). */
   greedyHits: number;
   milliseconds: number;
@@ -217,9 +225,11 @@ class Mutex {
 
 interface PreparedSequence {
   readonly index: number;
+  /** The request's tokens, cut after its first `prefixTokens` scored tokens when it asks for that. */
   readonly tokens: number[];
   /** Index of the first scored token (= number of prompt tokens). */
   readonly start: number;
+  readonly stopBelow: number | undefined;
 }
 
 export function defaultThreads(): number {
@@ -253,7 +263,7 @@ export class LlamaEngine {
   private readonly bytesCache = new Map<number, number[]>();
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
-  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
+  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, skippedTokens: 0, greedyHits: 0, milliseconds: 0 };
   private readonly reader: TargetReader;
 
   private constructor(
@@ -349,7 +359,7 @@ export class LlamaEngine {
   }
 
   resetStats(): void {
-    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
+    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, skippedTokens: 0, greedyHits: 0, milliseconds: 0 };
   }
 
   tokenize(text: string, specialTokens = false): number[] {
@@ -398,7 +408,8 @@ export class LlamaEngine {
               `load the engine with a larger contextSize (the model was trained on ${this.model.trainContextSize}) or shorten the prompt or response.`,
           );
         }
-        return { index, tokens, start };
+        const end = r.prefixTokens === undefined ? tokens.length : start + Math.max(0, Math.floor(r.prefixTokens));
+        return { index, tokens: tokens.slice(0, end), start, stopBelow: r.stopBelow };
       });
       const order = [...prepared].sort((a, b) => compareTokens(a.tokens, b.tokens) || a.index - b.index);
       const results: ScoreDetail[] = new Array(requests.length);
@@ -420,7 +431,7 @@ export class LlamaEngine {
 
   private async scoreOne(p: PreparedSequence, signal: AbortSignal | undefined): Promise<ScoreDetail> {
     const seq = this.sequence;
-    const { tokens, start } = p;
+    const { tokens, start, stopBelow } = p;
     const n = tokens.length;
     this.stats.sequences += 1;
     if (n === start) return { logLikelihood: 0, promptTokens: start, tokens: [] };
@@ -433,9 +444,15 @@ export class LlamaEngine {
     this.stats.reusedTokens += keep;
     const scored: TokenScore[] = [];
     let sum = 0;
-    // The last token is never fed (nothing comes after it).
-    for (const [from, to] of this.chunks(keep, n - 1, start - 1)) {
+    // The last token is never fed (nothing comes after it). With stopBelow, the sum is checked
+    // every few scored tokens: each term is <= 0, so once it is below stopBelow, so is the total.
+    const perCall = stopBelow === undefined ? this.scoredPerCall : Math.min(this.scoredPerCall, STOP_CHECK_TOKENS);
+    for (const [from, to] of this.chunks(keep, n - 1, start - 1, perCall)) {
       throwIfAborted(signal);
+      if (stopBelow !== undefined && sum < stopBelow) {
+        this.stats.skippedTokens += n - Math.max(from, start - 1) - 1;
+        break;
+      }
       const fed = tokens.slice(from, to);
       const targets = fed.map((_, j) => (from + j >= start - 1 ? tokens[from + j + 1] : undefined));
       const { probabilities, greedyHits } = await this.reader.read(fed, targets);
@@ -459,10 +476,10 @@ export class LlamaEngine {
    * distribution to JavaScript, so this bounds how long a cancellation waits). No call gets a
    * single token unless there is only one (see scoreOne on batches of one).
    */
-  private *chunks(from: number, end: number, firstScored: number): Generator<[number, number]> {
+  private *chunks(from: number, end: number, firstScored: number, scoredPerCall = this.scoredPerCall): Generator<[number, number]> {
     while (from < end) {
       const unscored = Math.max(0, firstScored - from);
-      const maxLen = Math.max(2, Math.min(this.chunk, unscored + this.scoredPerCall));
+      const maxLen = Math.max(2, Math.min(this.chunk, unscored + scoredPerCall));
       let to = Math.min(end, from + maxLen);
       if (end - to === 1) to = to - from > 2 ? to - 1 : end;
       yield [from, to];
