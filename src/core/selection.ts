@@ -47,32 +47,36 @@ export class PairObjective {
   }
 
   /**
-   * The set with the largest J (the first of `sets` among equals), by exact early stopping: one
-   * call scores every set's rejected response (and both responses of the empty set when
-   * `withBase`), then the chosen responses are scored one call each, in order of `priority`
-   * (highest first; default: the lowest rejected score first), each with `stopBelow` set so the
-   * scorer may stop as soon as even a perfect rest (every remaining log-prob 0) could not beat
-   * the best so far. `values` holds J exactly for every set scored to the end (the winner among
-   * them) and an upper bound for the others.
+   * The set with the largest J (the first of `sets` among equals), by exact early stopping. The
+   * sets are tried in order of `priority` (highest first; default: as given), each with two
+   * calls: its rejected response, then its chosen one with `stopBelow` set so the scorer may stop
+   * as soon as even a perfect rest (every remaining log-prob 0) could not beat the best so far.
+   * (Scoring every rejected response in one call first would allow ordering by them, but the
+   * chosen response then no longer follows its own prompt in the KV cache: on the fixture model
+   * that cost more evaluated tokens than the better order saved.) With `withBase`, one call first
+   * scores both responses of the empty set. `values` holds J exactly for every set scored to the
+   * end (the winner among them) and an upper bound for the others.
    */
   async best(
     sets: ReadonlyArray<ReadonlyArray<string>>,
     withBase: boolean,
     priority?: ReadonlyArray<number>,
   ): Promise<{ best: number; values: number[]; base: number | undefined }> {
-    const baseRequests = withBase ? [this.request([], 'chosen'), this.request([], 'rejected')] : [];
-    const first = await this.score([...baseRequests, ...sets.map((a) => this.request(a, 'rejected'))]);
-    const base = withBase ? first[0]! - first[1]! : undefined;
-    const rejected = first.slice(baseRequests.length);
-    const rank = priority ?? rejected.map((r) => -r);
-    const order = sets.map((_, i) => i).sort((a, b) => rank[b]! - rank[a]! || a - b);
+    let base: number | undefined;
+    if (withBase) {
+      const [c, r] = await this.score([this.request([], 'chosen'), this.request([], 'rejected')]);
+      base = c! - r!;
+    }
+    const order = sets.map((_, i) => i);
+    if (priority !== undefined) order.sort((a, b) => priority[b]! - priority[a]! || a - b);
     const values: number[] = new Array<number>(sets.length);
     let best = -1;
     for (const i of order) {
-      const bound = best < 0 ? undefined : pruneBelow(values[best]!, rejected[i]!);
+      const [rejected] = await this.score([this.request(sets[i]!, 'rejected')]);
+      const bound = best < 0 ? undefined : pruneBelow(values[best]!, rejected!);
       const request = this.request(sets[i]!, 'chosen', bound === undefined ? {} : { stopBelow: bound });
       const [chosen] = await this.score([request]);
-      values[i] = chosen! - rejected[i]!;
+      values[i] = chosen! - rejected!;
       // Below the bound the score may be a partial sum: J is at most values[i] < the best.
       if (bound !== undefined && chosen! < bound) continue;
       if (best < 0 || values[i]! > values[best]! || (values[i] === values[best] && i < best)) best = i;
@@ -141,7 +145,7 @@ export interface SelectionOptions {
   /**
    * Exact early stopping (PairObjective.best): the same selection, ties included, from fewer
    * scored tokens, in more (smaller) scorer calls. Candidates are tried in order of the previous
-   * round's J (the first round: lowest rejected score first), so the best is found early.
+   * round's J (the first round: library order), so the best tends to be found early.
    */
   readonly earlyStopping?: boolean;
 }
@@ -171,8 +175,8 @@ function result(
 
 /**
  * Algorithm 1: add, k times, the attribute with the largest J(A + a). Each round is one
- * batched scorer call (the first also scores the empty set); with `earlyStopping`, one call and
- * then one per candidate. Ties go to the attribute that comes first in the library.
+ * batched scorer call (the first also scores the empty set); with `earlyStopping`, two calls per
+ * candidate. Ties go to the attribute that comes first in the library.
  */
 export async function greedySelect(
   scorer: LogLikelihoodScorer,
@@ -274,12 +278,6 @@ export async function screenedGreedySelect(
 export interface LazySelectionOptions extends Omit<SelectionOptions, 'earlyStopping'> {
   /** How many stale candidates to re-evaluate per scorer call (default 1). */
   readonly batchSize?: number;
-  /**
-   * Exact early stopping in the first round (which scores every candidate): the same first pick;
-   * a candidate cut short keeps the partial value as its (looser) bound, so later rounds may
-   * re-evaluate in another order and, without diminishing returns, pick differently.
-   */
-  readonly earlyStopping?: boolean;
 }
 
 /**
@@ -302,17 +300,8 @@ export async function lazyGreedySelect(
   if (k === 0 || library.length === 0) {
     return result(objective, await objective.evaluateOne([]), []);
   }
-  let first: number[];
-  let base: number;
-  if (options.earlyStopping === true) {
-    // The winner's value is exact and every cut-short value is below it, so it is on top below.
-    const found = await objective.best(library.map((a) => [a]), true);
-    first = found.values;
-    base = found.base!;
-  } else {
-    first = await objective.evaluate([[], ...library.map((a) => [a])]);
-    base = first.shift()!;
-  }
+  const first = await objective.evaluate([[], ...library.map((a) => [a])]);
+  const base = first.shift()!;
   // Queue entries: library index, upper bound on the marginal gain, and the round it was computed in.
   const queue = library.map((_, index) => ({ index, bound: first[index]! - base, round: 0 }));
   const order = (a: (typeof queue)[number], b: (typeof queue)[number]): number => b.bound - a.bound || a.index - b.index;

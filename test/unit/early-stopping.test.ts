@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attributeGain, greedySelect, lazyGreedySelect, screenedGreedySelect, type LogLikelihoodScorer, type ScoreRequest, type SelectionResult } from '../../src/core';
-import { SetFunctionScorer, coverage, modular, pair } from './helpers';
+import { attributeGain, greedySelect, screenedGreedySelect, type LogLikelihoodScorer, type ScoreRequest, type SelectionResult } from '../../src/core';
+import { SetFunctionScorer, modular, pair } from './helpers';
 
 function hash(text: string): number {
   let h = 2166136261;
@@ -90,7 +90,7 @@ test('exact early stopping selects what plain greedy selects, ties included, fro
   assert.ok(earlyTokens < plainTokens, `${earlyTokens} vs ${plainTokens}`);
 });
 
-test('early stopping keeps the non-negativity filter, and one call per candidate after the first', async () => {
+test('early stopping keeps the non-negativity filter, and makes two calls per candidate', async () => {
   for (let seed = 1; seed <= 40; seed++) {
     const library = names(8);
     const plain = await greedySelect(new TokenScorer(seed), pair, library, { k: 4, nonNegative: true });
@@ -98,8 +98,8 @@ test('early stopping keeps the non-negativity filter, and one call per candidate
     sameSelection(early, plain, `seed ${seed}`);
   }
   const early = await greedySelect(new TokenScorer(3), pair, names(6), { k: 2, earlyStopping: true });
-  // Round 1: the base and 6 rejected responses, then 6 chosen; round 2: 5 rejected, then 5 chosen.
-  assert.equal(early.scorerCalls, 1 + 6 + 1 + 5);
+  // Round 1: the base, then each candidate's rejected and chosen response; round 2 likewise.
+  assert.equal(early.scorerCalls, 1 + 2 * 6 + 2 * 5);
   assert.equal(early.scoredSequences, 2 + 2 * 6 + 2 * 5);
   assert.equal(early.objectiveEvaluations, 1 + 6 + 5);
 });
@@ -116,47 +116,6 @@ test('a scorer that ignores stopBelow gives the same selection with early stoppi
   const ties = modular({ A: 1, B: 1, C: 1, D: 1 });
   const tied = await greedySelect(new SetFunctionScorer(ties), pair, ['D', 'C', 'B', 'A'], { k: 2, earlyStopping: true });
   assert.deepEqual(tied.attributes, ['D', 'C']);
-});
-
-test('lazy greedy with early stopping in its first round: the same set on a submodular objective', async () => {
-  const universe = 'abcdefghijklmnop'.split('');
-  const library = names(20);
-  const covers: Record<string, string[]> = {};
-  library.forEach((a, i) => (covers[a] = universe.filter((_, j) => hash(`${i}|${j}`) % 5 === 0)));
-  const f = coverage(covers, {});
-  // A token-level version of f: the chosen response's log-probs sum to f(A) - 20, spread evenly
-  // over 8 tokens (exact in binary), the rejected one's to -20.
-  const scorer = (): LogLikelihoodScorer & { tokens: number } => {
-    const s = {
-      tokens: 0,
-      async scoreBatch(requests: ReadonlyArray<ScoreRequest>): Promise<number[]> {
-        return requests.map((r) => {
-          const total = r.response === pair.chosen ? f(r.attributes) - 20 : -20;
-          let sum = 0;
-          for (let i = 0; i < 8; i++) {
-            if (r.stopBelow !== undefined && sum < r.stopBelow) return sum;
-            sum += total / 8;
-            s.tokens += 1;
-          }
-          return sum;
-        });
-      },
-    };
-    return s;
-  };
-  const plainScorer = scorer();
-  const lazyScorer = scorer();
-  const earlyScorer = scorer();
-  const plain = await greedySelect(plainScorer, pair, library, { k: 4 });
-  const lazy = await lazyGreedySelect(lazyScorer, pair, library, { k: 4 });
-  const early = await lazyGreedySelect(earlyScorer, pair, library, { k: 4, earlyStopping: true });
-  assert.deepEqual(lazy.attributes, plain.attributes);
-  assert.deepEqual(early.attributes, plain.attributes);
-  assert.equal(early.objective, plain.objective);
-  assert.ok(lazyScorer.tokens < plainScorer.tokens, `${lazyScorer.tokens} < ${plainScorer.tokens}`);
-  // The cut-short first-round values are looser bounds: later rounds may re-evaluate more, so the
-  // total can go either way (here 639 vs lazy's 624); the benchmark measures it on real pairs.
-  assert.ok(earlyScorer.tokens < plainScorer.tokens);
 });
 
 test('screening: exact values for what it picks, plain greedy when every candidate is a finalist', async () => {
