@@ -33,7 +33,11 @@ import { classifyIndexingError, errorMessage, type IndexingErrorClass } from './
  * with exact early stopping (fewer scored tokens, a call per candidate); 'lazy': CELF;
  * 'screening': candidates screened on the responses' first tokens, the best few scored in full.
  */
-export type IndexingAlgorithm = 'greedy' | 'early-stopping' | 'lazy' | 'screening';
+export const INDEXING_ALGORITHMS = ['greedy', 'early-stopping', 'lazy', 'screening'] as const;
+export type IndexingAlgorithm = (typeof INDEXING_ALGORITHMS)[number];
+
+/** The extension's default (package.json's `exact.indexing.algorithm`): see bench/results/selection-cost.md. */
+export const DEFAULT_INDEXING_ALGORITHM: IndexingAlgorithm = 'greedy';
 
 /** What a selection is stored as: early stopping selects exactly what greedy selects. */
 function storedAlgorithm(algorithm: IndexingAlgorithm): 'greedy' | 'lazy' | 'screening' {
@@ -60,7 +64,7 @@ export interface IndexingQueueOptions {
   readonly library: ReadonlyArray<string>;
   /** Attributes per pair (default 3). */
   readonly k?: number;
-  /** Default 'greedy' (Algorithm 1); 'lazy' is CELF. */
+  /** Default DEFAULT_INDEXING_ALGORITHM. */
   readonly algorithm?: IndexingAlgorithm;
   readonly nonNegative?: boolean;
   /** Lazy greedy's re-evaluation batch size. */
@@ -374,7 +378,7 @@ export class IndexingQueue {
           embedding,
           models: this.models,
           scorerKind: this.options.scorerKind,
-          algorithm: storedAlgorithm(this.options.algorithm ?? 'greedy'),
+          algorithm: storedAlgorithm(this.options.algorithm ?? DEFAULT_INDEXING_ALGORITHM),
           k: this.options.k ?? DEFAULT_K,
           durationMs,
           deferIndex: true,
@@ -418,7 +422,7 @@ export class IndexingQueue {
     const k = o.k ?? DEFAULT_K;
     const text = { prompt: pair.prompt, chosen: pair.chosen, rejected: pair.rejected };
     const common = { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}) };
-    switch (o.algorithm ?? 'greedy') {
+    switch (o.algorithm ?? DEFAULT_INDEXING_ALGORITHM) {
       case 'lazy':
         return lazyGreedySelect(o.scorer, text, o.library, { ...common, ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });
       case 'screening':

@@ -27,6 +27,13 @@
  * sequences evaluating at once, node-llama-cpp 3.21.1 now and then scored a sequence against the
  * wrong distributions (log-likelihoods off by hundreds of nats, a different request each run), and
  * on 2 cores parallel sequences were no faster anyway.
+ *
+ * Early stopping and screening (ScoreRequest.stopBelow / prefixTokens). A request with stopBelow
+ * is evaluated STOP_CHECK_TOKENS scored tokens per call, and the running sum is checked before
+ * each call: every term is a log-probability (<= 0), so once the sum is below stopBelow the total
+ * is too, and the sum so far is returned (its cut tokens counted in `skippedTokens`). Until then
+ * the terms and their sum are the same bits as without stopBelow. A request with prefixTokens is
+ * cut after that many scored tokens before anything is evaluated.
  */
 import { availableParallelism } from 'node:os';
 import { randomInt } from 'node:crypto';
