@@ -173,6 +173,44 @@ function result(
   };
 }
 
+/** What one greedy round found: the candidate to add (its index), its J, and J(empty set) when asked. */
+interface RoundPick {
+  readonly best: number;
+  readonly value: number;
+  readonly base: number | undefined;
+}
+
+/**
+ * The greedy loop shared by plain greedy and screening: k rounds, each adding the candidate
+ * `pick` finds (which also scores the empty set when `withBase`).
+ */
+async function greedyRounds(
+  objective: PairObjective,
+  library: ReadonlyArray<string>,
+  options: Omit<SelectionOptions, 'earlyStopping'>,
+  pick: (candidates: string[], chosen: ReadonlyArray<string>, withBase: boolean, round: number) => Promise<RoundPick>,
+): Promise<SelectionResult> {
+  const k = options.k ?? DEFAULT_K;
+  checkInputs(library, k);
+  const chosen: string[] = [];
+  const steps: SelectionStep[] = [];
+  let base: number | undefined;
+  let current = 0;
+  for (let round = 0; round < k; round++) {
+    const candidates = library.filter((a) => !chosen.includes(a));
+    if (candidates.length === 0) break;
+    const found = await pick(candidates, chosen, base === undefined, round);
+    if (base === undefined) current = base = found.base!;
+    const marginalGain = found.value - current;
+    if (options.nonNegative === true && !(marginalGain > 0)) break;
+    chosen.push(candidates[found.best]!);
+    current = found.value;
+    steps.push({ attribute: candidates[found.best]!, marginalGain, objective: current });
+  }
+  if (base === undefined) base = await objective.evaluateOne([]);
+  return result(objective, base, steps);
+}
+
 /**
  * Algorithm 1: add, k times, the attribute with the largest J(A + a). Each round is one
  * batched scorer call (the first also scores the empty set); with `earlyStopping`, two calls per
@@ -184,42 +222,22 @@ export async function greedySelect(
   library: ReadonlyArray<string>,
   options: SelectionOptions = {},
 ): Promise<SelectionResult> {
-  const k = options.k ?? DEFAULT_K;
-  checkInputs(library, k);
   const objective = new PairObjective(scorer, pair, options.signal);
-  const chosen: string[] = [];
-  const steps: SelectionStep[] = [];
-  let base: number | undefined;
-  let current = 0;
   // J of each candidate in the previous round (an upper bound where early stopping cut it short).
   let previous = new Map<string, number>();
-  for (let round = 0; round < k; round++) {
-    const candidates = library.filter((a) => !chosen.includes(a));
-    if (candidates.length === 0) break;
+  return greedyRounds(objective, library, options, async (candidates, chosen, withBase, round) => {
     const sets = candidates.map((a) => [...chosen, a]);
-    let values: number[];
-    let best = 0;
     if (options.earlyStopping === true) {
-      const priority = round === 0 ? undefined : candidates.map((a) => previous.get(a) ?? Infinity);
-      const found = await objective.best(sets, base === undefined, priority);
-      values = found.values;
-      best = found.best;
-      base ??= found.base;
-      previous = new Map(candidates.map((a, i) => [a, values[i]!]));
-    } else {
-      values = await objective.evaluate(base === undefined ? [[], ...sets] : sets);
-      base ??= values.shift()!;
-      for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+      const found = await objective.best(sets, withBase, round === 0 ? undefined : candidates.map((a) => previous.get(a) ?? Infinity));
+      previous = new Map(candidates.map((a, i) => [a, found.values[i]!]));
+      return { best: found.best, value: found.values[found.best]!, base: found.base };
     }
-    if (round === 0) current = base!;
-    const marginalGain = values[best]! - current;
-    if (options.nonNegative === true && !(marginalGain > 0)) break;
-    chosen.push(candidates[best]!);
-    current = values[best]!;
-    steps.push({ attribute: candidates[best]!, marginalGain, objective: current });
-  }
-  if (base === undefined) base = await objective.evaluateOne([]);
-  return result(objective, base, steps);
+    const values = await objective.evaluate(withBase ? [[], ...sets] : sets);
+    const base = withBase ? values.shift() : undefined;
+    let best = 0;
+    for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+    return { best, value: values[best]!, base };
+  });
 }
 
 export interface ScreeningOptions extends Omit<SelectionOptions, 'earlyStopping'> {
@@ -242,37 +260,20 @@ export async function screenedGreedySelect(
   library: ReadonlyArray<string>,
   options: ScreeningOptions = {},
 ): Promise<SelectionResult> {
-  const k = options.k ?? DEFAULT_K;
-  checkInputs(library, k);
   const prefixTokens = Math.max(1, Math.floor(options.prefixTokens ?? 16));
   const finalists = Math.max(1, Math.floor(options.finalists ?? 3));
   const objective = new PairObjective(scorer, pair, options.signal);
-  const chosen: string[] = [];
-  const steps: SelectionStep[] = [];
-  let base: number | undefined;
-  let current = 0;
-  for (let round = 0; round < k; round++) {
-    const candidates = library.filter((a) => !chosen.includes(a));
-    if (candidates.length === 0) break;
-    let shortlist = candidates;
+  return greedyRounds(objective, library, options, async (candidates, chosen, withBase) => {
+    let shortlist = candidates.map((_, i) => i);
     let estimates: number[] | undefined;
     if (candidates.length > finalists) {
       const screened = await objective.evaluate(candidates.map((a) => [...chosen, a]), prefixTokens);
-      const top = candidates.map((_, i) => i).sort((a, b) => screened[b]! - screened[a]! || a - b).slice(0, finalists).sort((a, b) => a - b);
-      shortlist = top.map((i) => candidates[i]!);
-      estimates = top.map((i) => screened[i]!);
+      shortlist = shortlist.sort((a, b) => screened[b]! - screened[a]! || a - b).slice(0, finalists).sort((a, b) => a - b);
+      estimates = shortlist.map((i) => screened[i]!);
     }
-    const found = await objective.best(shortlist.map((a) => [...chosen, a]), base === undefined, estimates);
-    if (base === undefined) current = base = found.base!;
-    const value = found.values[found.best]!;
-    const marginalGain = value - current;
-    if (options.nonNegative === true && !(marginalGain > 0)) break;
-    chosen.push(shortlist[found.best]!);
-    current = value;
-    steps.push({ attribute: shortlist[found.best]!, marginalGain, objective: current });
-  }
-  if (base === undefined) base = await objective.evaluateOne([]);
-  return result(objective, base, steps);
+    const found = await objective.best(shortlist.map((i) => [...chosen, candidates[i]!]), withBase, estimates);
+    return { best: shortlist[found.best]!, value: found.values[found.best]!, base: found.base };
+  });
 }
 
 export interface LazySelectionOptions extends Omit<SelectionOptions, 'earlyStopping'> {
