@@ -23,17 +23,8 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import {
-  ATTRIBUTE_NAMES,
-  buildIndexEntries,
-  greedySelect,
-  lazyGreedySelect,
-  retrieveAttributes,
-  screenedGreedySelect,
-  type LogLikelihoodScorer,
-  type ScoreRequest,
-  type SelectionResult,
-} from '../src/core';
+import { ATTRIBUTE_NAMES, buildIndexEntries, greedySelect, lazyGreedySelect, retrieveAttributes, screenedGreedySelect } from '../src/core';
+import type { LogLikelihoodScorer, ScoreRequest, SelectionResult } from '../src/core';
 import { LocalHashEmbedder } from '../src/engines/embeddings';
 import { LlamaEngine } from '../src/engines/llama/llamaEngine';
 import { LlamaScorer } from '../src/engines/llama/llamaScorer';
