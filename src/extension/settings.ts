@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { RetrievalMode } from '../core';
 import type { OllamaConfig } from '../engines/ollama/config';
 import type { ScorerSetting } from '../engines/scorerSelection';
-import type { IndexingAlgorithm } from '../services/indexingQueue';
+import { DEFAULT_INDEXING_ALGORITHM, INDEXING_ALGORITHMS, type IndexingAlgorithm } from '../services/indexingQueue';
 
 export interface ExactSettings {
   readonly ollama: Partial<OllamaConfig>;
@@ -35,7 +35,7 @@ export function readSettings(): ExactSettings {
     scorer: c.get<ScorerSetting>('scorer', 'auto'),
     modelPath: c.get<string>('modelPath', ''),
     k: c.get<number>('attributesPerPrompt', 3),
-    algorithm: c.get<IndexingAlgorithm>('indexing.algorithm', 'greedy'),
+    algorithm: indexingAlgorithm(c.get<string>('indexing.algorithm', DEFAULT_INDEXING_ALGORITHM)),
     retrievalMode: c.get<RetrievalMode>('retrieval.mode', 'top1'),
     neighbors: c.get<number>('retrieval.neighbors', 5),
     // -1 is the lowest cosine: a floor there never triggers.
@@ -50,4 +50,9 @@ export function readSettings(): ExactSettings {
     inlineCompletion: c.get<boolean>('inlineCompletion.enabled', false),
     customAttributes: c.get<string[]>('customAttributes', []),
   };
+}
+
+/** A value the settings UI did not offer (hand-edited settings.json) falls back to the default. */
+function indexingAlgorithm(value: string): IndexingAlgorithm {
+  return (INDEXING_ALGORITHMS as ReadonlyArray<string>).includes(value) ? (value as IndexingAlgorithm) : DEFAULT_INDEXING_ALGORITHM;
 }

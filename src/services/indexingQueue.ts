@@ -19,6 +19,7 @@ import {
   DEFAULT_K,
   greedySelect,
   lazyGreedySelect,
+  screenedGreedySelect,
   type Embedder,
   type LogLikelihoodScorer,
   type SelectionResult,
@@ -27,7 +28,24 @@ import { FileLock, type FileLockOptions, type LockHandle } from '../storage/file
 import { INDEXING_LOCK_FILE, type ModelKey, type PreferenceMemory, type StoredPair } from '../storage/preferenceMemory';
 import { classifyIndexingError, errorMessage, type IndexingErrorClass } from './indexingErrors';
 
-export type IndexingAlgorithm = 'greedy' | 'lazy';
+/**
+ * 'greedy': Algorithm 1, one batched scorer call per round; 'early-stopping': the same selection
+ * with exact early stopping (fewer scored tokens, a call per candidate); 'lazy': CELF;
+ * 'screening': candidates screened on the responses' first tokens, the best few scored in full.
+ */
+export const INDEXING_ALGORITHMS = ['greedy', 'early-stopping', 'lazy', 'screening'] as const;
+export type IndexingAlgorithm = (typeof INDEXING_ALGORITHMS)[number];
+
+/**
+ * The extension's default (package.json's `exact.indexing.algorithm`): the cheapest method whose
+ * benchmark accuracy is within 1 point of plain greedy's (bench/results/selection-cost.md).
+ */
+export const DEFAULT_INDEXING_ALGORITHM: IndexingAlgorithm = 'lazy';
+
+/** What a selection is stored as: early stopping selects exactly what greedy selects. */
+function storedAlgorithm(algorithm: IndexingAlgorithm): 'greedy' | 'lazy' | 'screening' {
+  return algorithm === 'early-stopping' ? 'greedy' : algorithm;
+}
 
 export interface RetryPolicy {
   /** Attempts per pair for transient errors, the first included (default 4). */
@@ -49,7 +67,7 @@ export interface IndexingQueueOptions {
   readonly library: ReadonlyArray<string>;
   /** Attributes per pair (default 3). */
   readonly k?: number;
-  /** Default 'greedy' (Algorithm 1); 'lazy' is CELF. */
+  /** Default DEFAULT_INDEXING_ALGORITHM. */
   readonly algorithm?: IndexingAlgorithm;
   readonly nonNegative?: boolean;
   /** Lazy greedy's re-evaluation batch size. */
@@ -363,7 +381,7 @@ export class IndexingQueue {
           embedding,
           models: this.models,
           scorerKind: this.options.scorerKind,
-          algorithm: this.options.algorithm ?? 'greedy',
+          algorithm: storedAlgorithm(this.options.algorithm ?? DEFAULT_INDEXING_ALGORITHM),
           k: this.options.k ?? DEFAULT_K,
           durationMs,
           deferIndex: true,
@@ -406,10 +424,17 @@ export class IndexingQueue {
     const o = this.options;
     const k = o.k ?? DEFAULT_K;
     const text = { prompt: pair.prompt, chosen: pair.chosen, rejected: pair.rejected };
-    if ((o.algorithm ?? 'greedy') === 'lazy') {
-      return lazyGreedySelect(o.scorer, text, o.library, { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}), ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });
+    const common = { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}) };
+    switch (o.algorithm ?? DEFAULT_INDEXING_ALGORITHM) {
+      case 'lazy':
+        return lazyGreedySelect(o.scorer, text, o.library, { ...common, ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });
+      case 'screening':
+        return screenedGreedySelect(o.scorer, text, o.library, common);
+      case 'early-stopping':
+        return greedySelect(o.scorer, text, o.library, { ...common, earlyStopping: true });
+      case 'greedy':
+        return greedySelect(o.scorer, text, o.library, common);
     }
-    return greedySelect(o.scorer, text, o.library, { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}) });
   }
 
   private async embed(prompt: string, signal: AbortSignal): Promise<number[]> {

@@ -74,7 +74,7 @@ export interface SelectionRecord {
   /** The embedder's id (Embedder.id). */
   readonly embeddingModel: string;
   readonly scorer: ScorerInfo;
-  readonly algorithm: 'greedy' | 'lazy' | 'exhaustive' | 'other';
+  readonly algorithm: 'greedy' | 'lazy' | 'screening' | 'exhaustive' | 'other';
   readonly k: number;
   readonly durationMs: number;
   readonly createdAt: string;
@@ -214,7 +214,7 @@ export function checkSelectionFields(o: Obj, p: Problems, at: string): void {
     num(o.scorer, 'scoredSequences', p, `${at}.scorer`);
     num(o.scorer, 'objectiveEvaluations', p, `${at}.scorer`);
   }
-  if (!['greedy', 'lazy', 'exhaustive', 'other'].includes(o.algorithm as string)) p.add(`${at}.algorithm`, 'must be greedy, lazy, exhaustive or other');
+  if (!['greedy', 'lazy', 'screening', 'exhaustive', 'other'].includes(o.algorithm as string)) p.add(`${at}.algorithm`, 'must be greedy, lazy, screening, exhaustive or other');
   if (typeof o.k !== 'number' || !Number.isInteger(o.k) || o.k < 0) p.add(`${at}.k`, 'must be a non-negative integer');
   num(o, 'durationMs', p, at);
   date(o, 'createdAt', p, at);

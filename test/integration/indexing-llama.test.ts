@@ -35,6 +35,7 @@ test('indexing with LlamaScorer stores the selections greedySelect computes with
       scorerKind: 'llama.cpp',
       library: LIBRARY,
       k: 2,
+      algorithm: 'greedy',
       onIdle: async () => {
         await scorer.release();
         releasedAfterIdle = !scorer.modelMayBeLoaded;

@@ -21,6 +21,7 @@ function queueFor(memory: PreferenceMemory, over: Partial<IndexingQueueOptions> 
     scorerKind: 'fake',
     library: TEST_LIBRARY,
     k: 2,
+    algorithm: 'greedy',
     retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 50 },
     busyRetryMs: 20,
     ...over,

@@ -29,6 +29,13 @@
  * everything; `parallelSequences` splits a batch over several (node-llama-cpp 3.21.1 now and then
  * scored a sequence against the wrong distributions that way; 3.22.1 is tested equal to one
  * sequence). It saves wall time only where a core is free, no CPU time.
+ *
+ * Early stopping and screening (ScoreRequest.stopBelow / prefixTokens). A request with stopBelow
+ * is evaluated STOP_CHECK_TOKENS scored tokens per call, and the running sum is checked before
+ * each call: every term is a log-probability (<= 0), so once the sum is below stopBelow the total
+ * is too, and the sum so far is returned (its cut tokens counted in `skippedTokens`). Until then
+ * the terms and their sum are the same bits as without stopBelow. A request with prefixTokens is
+ * cut after that many scored tokens before anything is evaluated.
  */
 import { availableParallelism } from 'node:os';
 import { randomInt } from 'node:crypto';
@@ -59,6 +66,12 @@ export { ModelFileError } from './modelFile';
  * log-probability is used as it is, however low.
  */
 export const DEFAULT_LOG_PROB_FLOOR = -1000;
+
+/**
+ * Scored tokens per evaluation call of a request with stopBelow: how often early stopping checks
+ * the running sum (fewer means more, smaller llama_decode calls).
+ */
+const STOP_CHECK_TOKENS = 8;
 
 export interface LlamaEngineOptions {
   /**
@@ -138,6 +151,8 @@ export interface ScoreStats {
   scoredTokens: number;
   /** Tokens not evaluated again thanks to the KV cache. */
   reusedTokens: number;
+  /** Tokens not scored because a request's stopBelow was reached before its end (early stopping). */
+  skippedTokens: number;
   /** Scored tokens that were the model's greedy (argmax) choice ('logits' path only). */
   greedyHits: number;
   milliseconds: number;
@@ -234,9 +249,11 @@ class Mutex {
 
 interface PreparedSequence {
   readonly index: number;
+  /** The request's tokens, cut after its first `prefixTokens` scored tokens when it asks for that. */
   readonly tokens: number[];
   /** Index of the first scored token (= number of prompt tokens). */
   readonly start: number;
+  readonly stopBelow: number | undefined;
 }
 
 export function defaultThreads(): number {
@@ -270,7 +287,7 @@ export class LlamaEngine {
   private readonly bytesCache = new Map<number, number[]>();
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
-  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
+  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, skippedTokens: 0, greedyHits: 0, milliseconds: 0 };
   private readonly readers: ReadonlyArray<{ readonly sequence: LlamaContextSequence; readonly reader: TargetReader }>;
   /** The sequence generation uses (and scoring's first). */
   private readonly sequence: LlamaContextSequence;
@@ -376,7 +393,7 @@ export class LlamaEngine {
   }
 
   resetStats(): void {
-    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
+    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, skippedTokens: 0, greedyHits: 0, milliseconds: 0 };
   }
 
   tokenize(text: string, specialTokens = false): number[] {
@@ -425,7 +442,8 @@ export class LlamaEngine {
               `load the engine with a larger contextSize (the model was trained on ${this.model.trainContextSize}) or shorten the prompt or response.`,
           );
         }
-        return { index, tokens, start };
+        const end = r.prefixTokens === undefined ? tokens.length : start + Math.max(0, Math.floor(r.prefixTokens));
+        return { index, tokens: tokens.slice(0, end), start, stopBelow: r.stopBelow };
       });
       const order = [...prepared].sort((a, b) => compareTokens(a.tokens, b.tokens) || a.index - b.index);
       const results: ScoreDetail[] = new Array(requests.length);
@@ -455,7 +473,7 @@ export class LlamaEngine {
 
   private async scoreOne(p: PreparedSequence, run: number, signal: AbortSignal | undefined): Promise<ScoreDetail> {
     const { sequence: seq, reader } = this.readers[run]!;
-    const { tokens, start } = p;
+    const { tokens, start, stopBelow } = p;
     const n = tokens.length;
     this.stats.sequences += 1;
     if (n === start) return { logLikelihood: 0, promptTokens: start, tokens: [] };
@@ -468,9 +486,15 @@ export class LlamaEngine {
     this.stats.reusedTokens += keep;
     const scored: TokenScore[] = [];
     let sum = 0;
-    // The last token is never fed (nothing comes after it).
-    for (const [from, to] of this.chunks(keep, n - 1, start - 1)) {
+    // The last token is never fed (nothing comes after it). With stopBelow, the sum is checked
+    // every few scored tokens: each term is <= 0, so once it is below stopBelow, so is the total.
+    const perCall = stopBelow === undefined ? this.scoredPerCall : Math.min(this.scoredPerCall, STOP_CHECK_TOKENS);
+    for (const [from, to] of this.chunks(keep, n - 1, start - 1, perCall)) {
       throwIfAborted(signal);
+      if (stopBelow !== undefined && sum < stopBelow) {
+        this.stats.skippedTokens += n - Math.max(from, start - 1) - 1;
+        break;
+      }
       const fed = tokens.slice(from, to);
       const targets = fed.map((_, j) => (from + j >= start - 1 ? tokens[from + j + 1] : undefined));
       const { logProbabilities, greedyHits } = await reader.read(fed, targets);
@@ -494,10 +518,10 @@ export class LlamaEngine {
    * distribution to JavaScript, so this bounds how long a cancellation waits). No call gets a
    * single token unless there is only one (see scoreOne on batches of one).
    */
-  private *chunks(from: number, end: number, firstScored: number): Generator<[number, number]> {
+  private *chunks(from: number, end: number, firstScored: number, scoredPerCall = this.scoredPerCall): Generator<[number, number]> {
     while (from < end) {
       const unscored = Math.max(0, firstScored - from);
-      const maxLen = Math.max(2, Math.min(this.chunk, unscored + this.scoredPerCall));
+      const maxLen = Math.max(2, Math.min(this.chunk, unscored + scoredPerCall));
       let to = Math.min(end, from + maxLen);
       if (end - to === 1) to = to - from > 2 ? to - 1 : end;
       yield [from, to];

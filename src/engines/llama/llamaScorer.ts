@@ -259,5 +259,11 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
 
 /** Only the fields the worker needs (structured clone copies no prototypes anyway). */
 function plainRequest(r: ScoreRequest): ScoreRequest {
-  return { prompt: r.prompt, attributes: [...r.attributes], response: r.response };
+  return {
+    prompt: r.prompt,
+    attributes: [...r.attributes],
+    response: r.response,
+    ...(r.stopBelow !== undefined ? { stopBelow: r.stopBelow } : {}),
+    ...(r.prefixTokens !== undefined ? { prefixTokens: r.prefixTokens } : {}),
+  };
 }

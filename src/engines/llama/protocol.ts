@@ -12,7 +12,7 @@ export interface WorkerInit {
   readonly options: LlamaEngineOptions;
 }
 
-/** Requests and the value their `result` carries. */
+/** Requests and the value their `result` carries (a ScoreRequest keeps its stopBelow and prefixTokens). */
 export interface WorkerCalls {
   score: { args: { requests: ScoreRequest[] }; result: number[] };
   scoreDetailed: { args: { requests: ScoreRequest[] }; result: ScoreDetail[] };
