@@ -10,6 +10,7 @@ import { OllamaClient } from '../engines/ollama/client';
 import { resolveOllamaConfig } from '../engines/ollama/config';
 import { chooseEmbedder } from '../engines/ollama/embedder';
 import { OllamaGenerator } from '../engines/ollama/generator';
+import type { ComputeBackend } from '../engines/llama/computeBackend';
 import { llamaScorerFactory, selectScorer, type ScorerSelection } from '../engines/scorerSelection';
 import { IndexingQueue, type IndexingEvent } from '../services/indexingQueue';
 import { Personalizer, type PersonalizerSettings } from '../services/personalizer';
@@ -23,6 +24,8 @@ export interface QueueSnapshot {
   readonly pending: number;
   readonly learned: number;
   readonly lastError?: string;
+  /** Which scorer runs and on what (CPU / GPU), and why: for the status bar's tooltip and the profile. */
+  readonly scoring?: string;
 }
 
 export class ExactRuntime implements vscode.Disposable {
@@ -152,12 +155,27 @@ export class ExactRuntime implements vscode.Disposable {
       createLlamaScorer: llamaScorerFactory({
         workerPath: path.join(this.context.extensionPath, 'dist', 'scorerWorker.mjs'),
         idleReleaseMs: 60_000,
+        memory: this.settings.indexingMemory,
+        onModelLoaded: (backend, ms) => this.onModelLoaded(backend, ms),
       }),
     }).then((sel) => {
       this.output.info(sel.reason);
+      this.setScoring(sel.kind === 'ollama' ? 'Scoring through Ollama log-probabilities (on whatever Ollama runs on).' : 'Scoring in-process with llama.cpp (the CPU or GPU is known once the model is loaded).');
       return sel;
     });
     return this.retryable(this.scorerCache, () => (this.scorerCache = undefined));
+  }
+
+  private onModelLoaded(backend: ComputeBackend, loadMilliseconds: number): void {
+    const where = backend.kind === 'cpu' ? 'the CPU' : `the GPU (${backend.kind})`;
+    this.output.info(`llama.cpp loaded the scoring model in ${Math.round(loadMilliseconds)} ms and runs it on ${where}. ${backend.reason}`);
+    this.setScoring(`Scoring in-process with llama.cpp on ${where}. ${backend.reason}`);
+  }
+
+  private setScoring(scoring: string): void {
+    if (this.snapshot.scoring === scoring) return;
+    this.snapshot = { ...this.snapshot, scoring };
+    this.snapshotEvents.fire(this.snapshot);
   }
 
   queue(): Promise<IndexingQueue> {
@@ -241,7 +259,7 @@ export class ExactRuntime implements vscode.Disposable {
   private async reload(e: vscode.ConfigurationChangeEvent): Promise<void> {
     const before = this.settings;
     this.settings = readSettings();
-    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath'].some((k) => e.affectsConfiguration(k));
+    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath', 'exact.indexing.memory'].some((k) => e.affectsConfiguration(k));
     const indexingChanged = engineChanged || ['exact.attributesPerPrompt', 'exact.indexing', 'exact.customAttributes'].some((k) => e.affectsConfiguration(k));
     if (engineChanged) {
       this.clientCache = undefined;
