@@ -191,7 +191,8 @@ export class ExactRuntime implements vscode.Disposable {
         k: this.settings.k,
         algorithm: this.settings.algorithm,
         onIdle: async () => {
-          await selection.scorer.release?.();
+          // Capping memory: the scorer's worker thread goes too (about 50 MB in bench/results/memory.md).
+          await selection.scorer.release?.(this.settings.indexingMemory === 'unloadAfterBatch');
           await this.refreshSnapshot();
         },
       });
