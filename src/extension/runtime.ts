@@ -166,10 +166,13 @@ export class ExactRuntime implements vscode.Disposable {
     return this.retryable(this.scorerCache, () => (this.scorerCache = undefined));
   }
 
+  /** Logs the backend of the first load and of any load that runs elsewhere (unloadAfterBatch reloads every batch). */
   private onModelLoaded(backend: ComputeBackend, loadMilliseconds: number): void {
     const where = backend.kind === 'cpu' ? 'the CPU' : `the GPU (${backend.kind})`;
-    this.output.info(`llama.cpp loaded the scoring model in ${Math.round(loadMilliseconds)} ms and runs it on ${where}. ${backend.reason}`);
-    this.setScoring(`Scoring in-process with llama.cpp on ${where}. ${backend.reason}`);
+    const scoring = `Scoring in-process with llama.cpp on ${where}. ${backend.reason}`;
+    if (scoring === this.snapshot.scoring) return;
+    this.output.info(`${scoring} (model loaded in ${Math.round(loadMilliseconds)} ms)`);
+    this.setScoring(scoring);
   }
 
   private setScoring(scoring: string): void {
