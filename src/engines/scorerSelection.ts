@@ -23,7 +23,8 @@ export const SCORER_SETTINGS: ReadonlyArray<ScorerSetting> = ['auto', 'llama.cpp
 
 /** A scorer that may hold a model in memory; release() frees it until the next request. */
 export interface ReleasableScorer extends LogLikelihoodScorer {
-  release?(): Promise<void>;
+  /** `endWorker`: also end the thread or process that ran the model (the next request starts it again). */
+  release?(endWorker?: boolean): Promise<void>;
   dispose?(): Promise<void>;
 }
 

@@ -99,6 +99,7 @@ export class ProfilePanel implements vscode.Disposable {
       pending: stats.pending,
       needsReindex: reindex.needed,
       model: this.runtime.modelName(),
+      scoring: this.runtime.snapshot.scoring ?? '',
     };
   }
 

@@ -10,6 +10,7 @@ import { OllamaClient } from '../engines/ollama/client';
 import { resolveOllamaConfig } from '../engines/ollama/config';
 import { chooseEmbedder } from '../engines/ollama/embedder';
 import { OllamaGenerator } from '../engines/ollama/generator';
+import type { ComputeBackend } from '../engines/llama/computeBackend';
 import { llamaScorerFactory, selectScorer, type ScorerSelection } from '../engines/scorerSelection';
 import { IndexingQueue, type IndexingEvent } from '../services/indexingQueue';
 import { Personalizer, type PersonalizerSettings } from '../services/personalizer';
@@ -23,6 +24,8 @@ export interface QueueSnapshot {
   readonly pending: number;
   readonly learned: number;
   readonly lastError?: string;
+  /** Which scorer runs and on what (CPU / GPU), and why: for the status bar's tooltip and the profile. */
+  readonly scoring?: string;
 }
 
 export class ExactRuntime implements vscode.Disposable {
@@ -152,12 +155,30 @@ export class ExactRuntime implements vscode.Disposable {
       createLlamaScorer: llamaScorerFactory({
         workerPath: path.join(this.context.extensionPath, 'dist', 'scorerWorker.mjs'),
         idleReleaseMs: 60_000,
+        memory: this.settings.indexingMemory,
+        onModelLoaded: (backend, ms) => this.onModelLoaded(backend, ms),
       }),
     }).then((sel) => {
       this.output.info(sel.reason);
+      this.setScoring(sel.kind === 'ollama' ? 'Scoring through Ollama log-probabilities (on whatever Ollama runs on).' : 'Scoring in-process with llama.cpp (the CPU or GPU is known once the model is loaded).');
       return sel;
     });
     return this.retryable(this.scorerCache, () => (this.scorerCache = undefined));
+  }
+
+  /** Logs the backend of the first load and of any load that runs elsewhere (unloadAfterBatch reloads every batch). */
+  private onModelLoaded(backend: ComputeBackend, loadMilliseconds: number): void {
+    const where = backend.kind === 'cpu' ? 'the CPU' : `the GPU (${backend.kind})`;
+    const scoring = `Scoring in-process with llama.cpp on ${where}. ${backend.reason}`;
+    if (scoring === this.snapshot.scoring) return;
+    this.output.info(`${scoring} (model loaded in ${Math.round(loadMilliseconds)} ms)`);
+    this.setScoring(scoring);
+  }
+
+  private setScoring(scoring: string): void {
+    if (this.snapshot.scoring === scoring) return;
+    this.snapshot = { ...this.snapshot, scoring };
+    this.snapshotEvents.fire(this.snapshot);
   }
 
   queue(): Promise<IndexingQueue> {
@@ -173,7 +194,8 @@ export class ExactRuntime implements vscode.Disposable {
         k: this.settings.k,
         algorithm: this.settings.algorithm,
         onIdle: async () => {
-          await selection.scorer.release?.();
+          // Capping memory: the scorer's worker thread goes too (about 50 MB in bench/results/memory.md).
+          await selection.scorer.release?.(this.settings.indexingMemory === 'unloadAfterBatch');
           await this.refreshSnapshot();
         },
       });
@@ -241,7 +263,7 @@ export class ExactRuntime implements vscode.Disposable {
   private async reload(e: vscode.ConfigurationChangeEvent): Promise<void> {
     const before = this.settings;
     this.settings = readSettings();
-    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath'].some((k) => e.affectsConfiguration(k));
+    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath', 'exact.indexing.memory'].some((k) => e.affectsConfiguration(k));
     const indexingChanged = engineChanged || ['exact.attributesPerPrompt', 'exact.indexing', 'exact.customAttributes'].some((k) => e.affectsConfiguration(k));
     if (engineChanged) {
       this.clientCache = undefined;

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { RetrievalMode } from '../core';
 import type { OllamaConfig } from '../engines/ollama/config';
+import type { ModelMemoryPolicy } from '../engines/llama/llamaScorer';
 import type { ScorerSetting } from '../engines/scorerSelection';
 import { DEFAULT_INDEXING_ALGORITHM, INDEXING_ALGORITHMS, type IndexingAlgorithm } from '../services/indexingQueue';
 
@@ -10,6 +11,8 @@ export interface ExactSettings {
   readonly modelPath: string;
   readonly k: number;
   readonly algorithm: IndexingAlgorithm;
+  /** How long the in-process scorer holds its model: for the whole learning run, or one batch. */
+  readonly indexingMemory: ModelMemoryPolicy;
   readonly retrievalMode: RetrievalMode;
   readonly neighbors: number;
   readonly similarityFloor: number | undefined;
@@ -36,6 +39,7 @@ export function readSettings(): ExactSettings {
     modelPath: c.get<string>('modelPath', ''),
     k: c.get<number>('attributesPerPrompt', 3),
     algorithm: indexingAlgorithm(c.get<string>('indexing.algorithm', DEFAULT_INDEXING_ALGORITHM)),
+    indexingMemory: c.get<ModelMemoryPolicy>('indexing.memory', 'keep'),
     retrievalMode: c.get<RetrievalMode>('retrieval.mode', 'top1'),
     neighbors: c.get<number>('retrieval.neighbors', 5),
     // -1 is the lowest cosine: a floor there never triggers.

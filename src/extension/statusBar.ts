@@ -22,10 +22,10 @@ export class IndexingStatus implements vscode.Disposable {
   private render(s: QueueSnapshot): void {
     if (s.running) {
       this.item.text = `$(sync~spin) EXACT: indexing ${Math.max(s.position, 1)}/${Math.max(s.total, 1)}`;
-      this.item.tooltip = 'EXACT is learning from your choices. Click to see your profile.';
+      this.item.tooltip = withScoring('EXACT is learning from your choices. Click to see your profile.', s);
     } else {
       this.item.text = `$(person) EXACT: ${countOf(s.learned, 'prompt')} learned`;
-      this.item.tooltip = s.lastError ? `Last problem: ${s.lastError}` : s.pending > 0 ? `${countOf(s.pending, 'choice')} waiting to be learned.` : 'Click to see your attribute profile.';
+      this.item.tooltip = withScoring(s.lastError ? `Last problem: ${s.lastError}` : s.pending > 0 ? `${countOf(s.pending, 'choice')} waiting to be learned.` : 'Click to see your attribute profile.', s);
     }
     this.item.backgroundColor = s.lastError && !s.running ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
   }
@@ -62,4 +62,8 @@ export class IndexingStatus implements vscode.Disposable {
     this.progress?.resolve();
     for (const d of this.disposables) d.dispose();
   }
+}
+
+function withScoring(text: string, s: QueueSnapshot): string {
+  return s.scoring === undefined ? text : `${text}\n${s.scoring}`;
 }

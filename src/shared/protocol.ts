@@ -45,6 +45,8 @@ export interface ProfileData {
   readonly pending: number;
   readonly needsReindex: boolean;
   readonly model: string;
+  /** Which scorer runs and on what (CPU / GPU), and why; empty before learning first started. */
+  readonly scoring: string;
 }
 
 export type HostToWebview =

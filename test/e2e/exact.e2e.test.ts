@@ -142,6 +142,10 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
     const frame = await wb.webviewFrame('EXACT Attribute Profile');
     const chart = await frame.locator('#frequencies .chart-row').count();
     assert.ok(chart > 0, 'the attribute chart has bars');
+    // The packaged extension carries the Vulkan build: without a working GPU driver (this project's machines)
+    // llama.cpp falls back to the CPU and the profile says why; with one, it names the GPU backend.
+    const scoring = (await frame.locator('p.scoring').innerText()).trim();
+    assert.match(scoring, /^Scoring in-process with llama\.cpp on (the CPU\. CPU: .*Vulkan.*|the GPU \((vulkan|cuda|metal)\)\. .+)$/u, scoring);
   });
 
   it('after reloading the window the learned data is still there', async () => {

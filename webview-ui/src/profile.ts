@@ -142,6 +142,7 @@ function render(): void {
   root.replaceChildren(
     el('h1', {}, 'Your attribute profile'),
     el('p', { class: 'muted' }, `${countOf(d.entries.length, 'prompt')} learned · ${d.pending} waiting · model ${d.model || '(not set)'}`),
+    d.scoring ? el('p', { class: 'muted scoring' }, d.scoring) : '',
     d.needsReindex ? el('div', { class: 'status warning' }, 'Some entries were learned with another model or embedding model. ', button('Re-index', () => post({ type: 'reindex' }), { icon: 'refresh' })) : '',
     status,
     section('Preferred attributes', 'frequencies', frequencyChart(d)),

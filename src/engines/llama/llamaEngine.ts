@@ -53,6 +53,7 @@ import {
 } from 'node-llama-cpp';
 import { abortError, throwIfAborted, type GenerationOptions, type ScoreRequest } from '../../core/ports';
 import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
+import { describeBackend, type ComputeBackend } from './computeBackend';
 import { checkModelFile, loadFailure, ModelFileError } from './modelFile';
 import { sampleToken, seededRandom } from './sampling';
 import { distributionReader, logitReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
@@ -125,6 +126,19 @@ export interface LlamaModelInfo {
   readonly probabilityPath: ProbabilityPath;
   /** Context sequences scoring a batch at once. */
   readonly parallelSequences: number;
+  /** What evaluates the model (cpu / vulkan / metal / cuda) and why. */
+  readonly backend: ComputeBackend;
+}
+
+/** Memory as node-llama-cpp reports it (bytes). */
+export interface LlamaMemoryUsage {
+  /** The model's weights (file size of the tensors). */
+  readonly modelBytes: number;
+  /** llama.cpp's own accounting of what this process holds in RAM / VRAM (all its models and contexts). */
+  readonly cpuRam: number;
+  readonly gpuVram: number;
+  /** node-llama-cpp's estimate for the scoring context (KV cache and compute buffers). */
+  readonly contextEstimate: { readonly cpuRam: number; readonly gpuVram: number };
 }
 
 export interface TokenScore {
@@ -299,6 +313,7 @@ export class LlamaEngine {
     sequences: ReadonlyArray<LlamaContextSequence>,
     private readonly threads: number,
     options: LlamaEngineOptions,
+    private readonly backend: ComputeBackend,
   ) {
     const md = model.fileInfo.metadata as unknown as { tokenizer?: { chat_template?: unknown; ggml?: { tokens?: unknown; add_space_prefix?: unknown } } };
     const template = md.tokenizer?.chat_template;
@@ -359,7 +374,8 @@ export class LlamaEngine {
         threads,
       });
       const sequences = Array.from({ length: parallel }, () => context.getSequence());
-      return new LlamaEngine(modelPath, model, context, sequences, threads, options);
+      const backend = await describeBackend(llama, model, options.gpu ?? false);
+      return new LlamaEngine(modelPath, model, context, sequences, threads, options, backend);
     } catch (e) {
       await model.dispose();
       throw e instanceof ModelFileError ? e : new Error(`Could not create a llama.cpp context for ${modelPath}: ${e instanceof Error ? e.message : String(e)}. Try a smaller contextSize.`);
@@ -384,7 +400,21 @@ export class LlamaEngine {
       threads: this.threads,
       probabilityPath: this.readers[0]!.reader.path,
       parallelSequences: this.readers.length,
+      backend: this.backend,
     };
+  }
+
+  async memoryUsage(): Promise<LlamaMemoryUsage> {
+    this.ensureOpen();
+    const used = await this.model.llama.getLlamaMemoryUsage();
+    const estimate = await this.model.fileInsights.estimateContextResourceRequirementsV2({
+      contextSize: this.context.contextSize,
+      batchSize: this.context.batchSize,
+      sequences: this.context.totalSequences,
+      modelGpuLayers: this.model.gpuLayers,
+      flashAttention: false,
+    });
+    return { modelBytes: this.model.size, cpuRam: used.cpuRam, gpuVram: used.gpuVram, contextEstimate: { cpuRam: estimate.cpuRam, gpuVram: estimate.gpuVram } };
   }
 
   /** Scoring work done so far. */
