@@ -45,6 +45,8 @@ export interface ProfileData {
   readonly pending: number;
   readonly needsReindex: boolean;
   readonly model: string;
+  /** Choices whose analysis failed (with why), waiting for a later try or "Retry failed". */
+  readonly failed: { pairId: string; error: string }[];
 }
 
 export type HostToWebview =
@@ -77,6 +79,7 @@ export type WebviewToHost =
   | { type: 'exportData' }
   | { type: 'importData' }
   | { type: 'reindex' }
+  | { type: 'retryFailed' }
   | { type: 'reset' };
 
 /** Upper bound for any text a webview may send (prompts, drafts); the host applies its own size setting too. */
@@ -108,6 +111,7 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
     case 'exportData':
     case 'importData':
     case 'reindex':
+    case 'retryFailed':
     case 'reset':
       return { type: m.type };
     case 'generate':
