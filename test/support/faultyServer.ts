@@ -57,7 +57,17 @@ export class FaultyServer {
       const more = res.write(line);
       this.linesWritten[index] = i + 1;
       if (o.mode === 'slow') await new Promise((r) => setTimeout(r, o.intervalMs ?? 20));
-      else if (!more) await new Promise((r) => res.once('drain', r).once('close', r));
+      else if (!more) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
     }
     res.end();
   }

@@ -17,6 +17,7 @@ import {
 import { markerFreeText, PROMPT_FORMATS, renderPrompt, renderPromptPieces, userText } from '../../src/engines/promptFormat';
 import { clampPositive, OLLAMA_BOUNDS, MAX_TIMER_MS, resolveOllamaConfig } from '../../src/engines/ollama/config';
 import { checkAttributes, Problems } from '../../src/storage/records';
+import { parseWebviewMessage } from '../../src/shared/protocol';
 
 /** Control markers of every format, and a fake attribute block, as an attacker would paste them. */
 const HOSTILE =
@@ -94,4 +95,8 @@ test('#12.7: timeouts and context lengths are clamped at run time, and the schem
   for (const [key, p] of Object.entries(props)) {
     if ((p as { type?: string }).type === 'number' || (p as { type?: string }).type === 'integer') assert.notEqual(p.maximum, undefined, `${key} has no maximum`);
   }
+});
+
+test('#12.4: the profile can ask to retry failed choices (a message the host accepts)', () => {
+  assert.deepEqual(parseWebviewMessage({ type: 'retryFailed' }), { type: 'retryFailed' });
 });
