@@ -101,7 +101,7 @@ export class OllamaTimeoutError extends OllamaError {
   readonly timeoutMs: number;
 
   constructor(host: string, phase: TimeoutPhase, timeoutMs: number) {
-    const seconds = `${Math.round(timeoutMs / 1000)} s`;
+    const seconds = `${timeoutMs < 10_000 ? String(Math.round(timeoutMs / 100) / 10) : Math.round(timeoutMs / 1000)} s`;
     const message =
       phase === 'first-token'
         ? `sent no first token (the model may still be loading) within ${seconds}`
