@@ -39,7 +39,7 @@ import { LocalHashEmbedder } from '../src/engines/embeddings';
 import { LlamaEngine, llamaRuntime, type LlamaEngineOptions } from '../src/engines/llama/llamaEngine';
 import { LlamaScorer } from '../src/engines/llama/llamaScorer';
 import { Personalizer } from '../src/services/personalizer';
-import { PreferenceMemory } from '../src/storage';
+import { importData, PreferenceMemory } from '../src/storage';
 import { encodeEmbedding } from '../src/storage/records';
 import { INDEX_FOLDER } from '../src/storage/preferenceMemory';
 import { randomLlamaModelPath } from '../test/support/randomGguf';
@@ -335,7 +335,7 @@ async function buildMemory(dir: string, prompts: ReadonlyArray<string>, embedder
   };
   const memory = await PreferenceMemory.open(dir, { models: { model: MODEL_ID, embeddingModel: embedder.id } });
   let t = performance.now();
-  await memory.importData(data);
+  await importData(memory, data);
   const importMs = performance.now() - t;
   t = performance.now();
   await memory.syncIndex();

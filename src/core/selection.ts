@@ -92,8 +92,16 @@ export class PairObjective {
   private async score(requests: ScoreRequest[]): Promise<number[]> {
     throwIfAborted(this.signal);
     const scores = await this.scorer.scoreBatch(requests, this.signal);
-    if (scores.length !== requests.length) {
-      throw new Error(`The scorer returned ${scores.length} scores for ${requests.length} requests.`);
+    if (!Array.isArray(scores) || scores.length !== requests.length) {
+      throw new Error(`The scorer returned ${Array.isArray(scores) ? scores.length : 'no list of'} scores for ${requests.length} requests.`);
+    }
+    // Engines check their sources' numbers (e.g. each log-prob <= 0); this keeps a NaN, an
+    // infinity or a non-number from any scorer out of a stored selection.
+    const bad = scores.findIndex((s) => typeof s !== 'number' || !Number.isFinite(s));
+    if (bad >= 0) {
+      throw Object.assign(new Error(`The scorer returned ${typeof scores[bad] === 'string' ? JSON.stringify(scores[bad]) : String(scores[bad])} as a log-likelihood (request ${bad}); it must be a finite number. Nothing was stored.`), {
+        indexingClass: 'fatal',
+      });
     }
     this.usage.scorerCalls += 1;
     this.usage.scoredSequences += requests.length;

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { checkOllamaHealth } from '../engines/ollama/health';
 import { countOf } from '../shared/plural';
+import { exportToFile, importFromFile } from '../storage/importExport';
 import { showError } from './errors';
 import { errorText, type ExactRuntime } from './runtime';
 
@@ -45,6 +46,9 @@ export async function reindex(runtime: ExactRuntime): Promise<void> {
   }
   try {
     const memory = await runtime.memory();
+    // The embedding model may have changed its output size under the same name: re-embed first.
+    const r = await memory.reembed(await runtime.embedder());
+    if (r.reembedded > 0) runtime.output.info(`Re-embedded ${r.reembedded} learned prompts (${r.fromDims} → ${r.toDims} dimensions).`);
     await memory.rebuildIndex();
     await runtime.kickIndexing();
     await runtime.refreshSnapshot();
@@ -62,7 +66,7 @@ export async function exportData(runtime: ExactRuntime): Promise<void> {
   const target = await vscode.window.showSaveDialog({ title: 'Export EXACT preferences', filters: { JSON: ['json'] }, ...(defaultExportUri() ? { defaultUri: defaultExportUri()! } : {}) });
   if (!target) return;
   try {
-    const r = await (await runtime.memoryOffline()).exportToFile(target.fsPath);
+    const r = await exportToFile(await runtime.memoryOffline(), target.fsPath);
     void vscode.window.showInformationMessage(`EXACT: Exported ${countOf(r.pairs, 'choice')} to ${target.fsPath}.`);
   } catch (e) {
     await showError(e, runtime.output, 'Export failed: ');
@@ -73,8 +77,14 @@ export async function importData(runtime: ExactRuntime): Promise<void> {
   const [source] = (await vscode.window.showOpenDialog({ title: 'Import EXACT preferences', filters: { JSON: ['json'] }, canSelectMany: false })) ?? [];
   if (!source) return;
   try {
-    const r = await (await runtime.memoryOffline()).importFromFile(source.fsPath);
-    void vscode.window.showInformationMessage(`EXACT: Imported ${countOf(r.added, 'new choice')}.`);
+    const r = await importFromFile(await runtime.memoryOffline(), source.fsPath);
+    const notes = [
+      r.alreadyPresent > 0 ? `${countOf(r.alreadyPresent, 'choice')} already here` : '',
+      r.conflicts.length > 0 ? `${countOf(r.conflicts.length, 'choice')} kept as they are here (same id, other texts: ${r.conflicts.slice(0, 3).join(', ')})` : '',
+      r.skippedDeleted > 0 ? `${countOf(r.skippedDeleted, 'choice')} you deleted here left out` : '',
+      r.duplicateIds.length > 0 ? `${countOf(r.duplicateIds.length, 'id')} found twice in the file, imported once (${r.duplicateIds.slice(0, 3).join(', ')})` : '',
+    ].filter((n) => n !== '');
+    void vscode.window.showInformationMessage(`EXACT: Imported ${countOf(r.added, 'new choice')}.${notes.length > 0 ? ` ${notes.join('; ')}.` : ''}`);
     await runtime.refreshSnapshot();
     runtime.kickIndexing().catch((e: unknown) => runtime.output.warn(`Indexing after import did not start: ${errorText(e)}`));
   } catch (e) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { parseWebviewMessage, type HostToWebview, type QueueState, type WebviewToHost } from '../shared/protocol';
+import { DraftRequests } from '../services/personalizer';
 import { isAbort, showError } from './errors';
 import { errorText, type ExactRuntime, type QueueSnapshot } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
@@ -14,8 +15,8 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
   static readonly viewId = 'exact.drafts';
   private view: vscode.WebviewView | undefined;
   private generation: AbortController | undefined;
-  /** The prompt of each request, so a choice is recorded for what was actually generated. */
-  private readonly requests = new Map<string, string>();
+  /** The prompt and drafts of recent requests, so a choice is recorded for what was generated, once. */
+  private readonly requests = new DraftRequests();
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -64,10 +65,10 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
         this.generation?.abort();
         break;
       case 'choose':
-        await this.choose(msg.requestId, msg.preferredText, msg.rejectedText);
+        await this.choose(msg.requestId, msg.preferred, msg.preferredText);
         break;
       case 'skip':
-        this.requests.delete(msg.requestId);
+        this.requests.forget(msg.requestId);
         break;
       case 'insert':
         await insertIntoEditor(msg.text);
@@ -92,9 +93,10 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
     try {
       const personalizer = await this.runtime.personalizer();
       const plans = await personalizer.planDrafts(prompt, controller.signal);
-      this.requests.set(requestId, prompt);
+      this.requests.begin(requestId, prompt, plans.map((p) => p.slot));
       this.post({ type: 'draftsStarted', requestId, drafts: plans.map((p) => ({ slot: p.slot, attributes: p.attributes, why: p.why })) });
-      this.runtime.output.info(`Drafts for "${prompt.slice(0, 60)}": ${plans.map((p) => `${p.slot}=[${p.attributes.join(', ')}]`).join(' ')}`);
+      // Attribute names only: the log never holds the user's text.
+      this.runtime.output.info(`Drafts: ${plans.map((p) => `${p.slot}=[${p.attributes.join(', ')}]`).join(' ')}`);
       let stopped = false;
       for (const plan of plans) {
         let text = '';
@@ -108,6 +110,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
           if (!isAbort(e)) throw e;
           stopped = true;
         }
+        this.requests.finishDraft(requestId, plan.slot, text);
         this.post({ type: 'draftDone', requestId, slot: plan.slot, text, stoppedAtLimit });
         if (stopped) break;
       }
@@ -120,16 +123,16 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
     }
   }
 
-  private async choose(requestId: string, preferred: string, rejected: string): Promise<void> {
-    const prompt = this.requests.get(requestId);
-    if (prompt === undefined) {
-      this.post({ type: 'choiceFailed', requestId, message: 'These drafts are no longer current. Generate again.' });
+  /** Records the preferred draft (as the user may have edited it) against the other draft as generated. */
+  private async choose(requestId: string, preferredSlot: string, preferred: string): Promise<void> {
+    const request = this.requests.take(requestId, preferredSlot);
+    if (request === undefined) {
+      this.post({ type: 'choiceFailed', requestId, message: 'These drafts are no longer current (already chosen, or not finished). Generate again.' });
       return;
     }
     try {
       const personalizer = await this.runtime.personalizer();
-      const pair = await personalizer.recordChoice(prompt, preferred, rejected);
-      this.requests.delete(requestId);
+      const pair = await personalizer.recordChoice(request.prompt, preferred, request.rejected);
       this.post({ type: 'choiceSaved', requestId, pairId: pair.id });
       this.runtime.output.info(`Recorded choice ${pair.id}.`);
     } catch (e) {

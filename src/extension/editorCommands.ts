@@ -47,6 +47,11 @@ export function describe(r: Retrieval): string {
   return `${attrs}. ${r.why}`;
 }
 
+/** For the output channel: attribute names only, never a prompt (see Privacy in the README). */
+function attributesOnly(r: Retrieval): string {
+  return r.attributes.length > 0 ? `attributes ${r.attributes.join(', ')}.` : 'no attributes.';
+}
+
 async function generateWithProgress(
   runtime: ExactRuntime,
   title: string,
@@ -102,7 +107,7 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     const result = await generateWithProgress(runtime, 'EXACT: Rewriting', rewritePrompt(original, instruction), budget);
     if (!result) return;
     const rewritten = result.text.trim();
-    runtime.output.info(`Rewrite used ${describe(result.retrieval)}`);
+    runtime.output.info(`Rewrite used ${attributesOnly(result.retrieval)}`);
     const doc = editor.document;
     const proposed = doc.getText(new vscode.Range(doc.positionAt(0), range.start)) + rewritten + doc.getText(new vscode.Range(range.end, doc.positionAt(doc.getText().length)));
     const uri = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: doc.uri.path, query: String(Date.now()) });
@@ -159,7 +164,7 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
     const version = editor.document.version;
     const result = await generateWithProgress(runtime, 'EXACT: Continuing', completionPrompt(before));
     if (!result) return;
-    runtime.output.info(`Completion used ${describe(result.retrieval)}`);
+    runtime.output.info(`Completion used ${attributesOnly(result.retrieval)}`);
     if (editor.document.version !== version) {
       void vscode.window.showWarningMessage('EXACT: The document changed while writing, so the completion was not inserted.');
       return;

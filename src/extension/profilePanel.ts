@@ -100,6 +100,7 @@ export class ProfilePanel implements vscode.Disposable {
       needsReindex: reindex.needed,
       model: this.runtime.modelName(),
       scoring: this.runtime.snapshot.scoring ?? '',
+      failed: this.runtime.failedPairs(),
     };
   }
 
@@ -139,8 +140,8 @@ export class ProfilePanel implements vscode.Disposable {
       case 'deleteEntry': {
         const ok = await vscode.window.showWarningMessage('Delete this learned prompt and its preference pair?', { modal: true }, 'Delete');
         if (ok !== 'Delete') return;
-        await memory.deletePair(msg.pairId);
-        this.notice('Deleted.');
+        const deleted = await memory.deletePair(msg.pairId);
+        this.notice(deleted ? 'Deleted.' : 'That entry was already gone (deleted in another window?); the list is refreshed.', deleted ? 'info' : 'warning');
         await this.runtime.refreshSnapshot(); // the status bar's count
         break;
       }
@@ -172,6 +173,10 @@ export class ProfilePanel implements vscode.Disposable {
         this.notice(msg.type === 'addCustomAttribute' ? `Added "${next[next.length - 1]}". It is considered for new and re-indexed choices.` : `Removed "${msg.name}".`);
         break;
       }
+      case 'retryFailed':
+        this.notice('Trying the failed choices again…');
+        await this.runtime.retryFailed();
+        break;
       case 'exportData':
       case 'importData':
       case 'reindex':

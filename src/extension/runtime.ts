@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { buildAttributeLibrary, type Embedder } from '../core';
 import { OllamaClient } from '../engines/ollama/client';
 import { resolveOllamaConfig } from '../engines/ollama/config';
-import { chooseEmbedder } from '../engines/ollama/embedder';
+import { chooseEmbedder, configuredModels } from '../engines/ollama/embedder';
 import { OllamaGenerator } from '../engines/ollama/generator';
 import type { ComputeBackend } from '../engines/llama/computeBackend';
 import { llamaScorerFactory, selectScorer, type ScorerSelection } from '../engines/scorerSelection';
@@ -37,6 +37,7 @@ export class ExactRuntime implements vscode.Disposable {
   private memoryCache: Promise<PreferenceMemory> | undefined;
   private scorerCache: Promise<ScorerSelection> | undefined;
   private queueCache: Promise<IndexingQueue> | undefined;
+  private currentQueue: IndexingQueue | undefined;
   private personalizerCache: Promise<Personalizer> | undefined;
   private readonly queueEvents = new vscode.EventEmitter<IndexingEvent>();
   private readonly snapshotEvents = new vscode.EventEmitter<QueueSnapshot>();
@@ -117,7 +118,7 @@ export class ExactRuntime implements vscode.Disposable {
     try {
       return await this.memory();
     } catch {
-      return PreferenceMemory.open(this.storageFolder, { models: { model: this.modelName(), embeddingModel: '' } });
+      return PreferenceMemory.open(this.storageFolder, { models: configuredModels(this.client().config) });
     }
   }
 
@@ -200,6 +201,7 @@ export class ExactRuntime implements vscode.Disposable {
         },
       });
       queue.onEvent((e) => this.onQueueEvent(e));
+      this.currentQueue = queue;
       return queue;
     })();
     return this.retryable(this.queueCache, () => (this.queueCache = undefined));
@@ -215,6 +217,17 @@ export class ExactRuntime implements vscode.Disposable {
       this.snapshotEvents.fire(this.snapshot);
       throw e;
     }
+  }
+
+  /** The pairs the current queue gave up on for now, with why. */
+  failedPairs(): { pairId: string; error: string }[] {
+    return [...(this.currentQueue?.failedPairs ?? new Map<string, string>())].map(([pairId, error]) => ({ pairId, error }));
+  }
+
+  /** The profile's "Retry failed": forget the failures and index again now. */
+  async retryFailed(): Promise<void> {
+    (await this.queue()).retryFailed();
+    await this.kickIndexing();
   }
 
   async cancelIndexing(): Promise<void> {
@@ -275,8 +288,9 @@ export class ExactRuntime implements vscode.Disposable {
       old?.then((s) => s.scorer.dispose?.()).catch(() => undefined);
     }
     if (indexingChanged) {
-      if (this.queueCache) (await this.queueCache.catch(() => undefined))?.cancel();
+      if (this.queueCache) (await this.queueCache.catch(() => undefined))?.dispose();
       this.queueCache = undefined;
+      this.currentQueue = undefined;
     }
     this.personalizerCache = undefined;
     if (before.ollama.model !== this.settings.ollama.model || before.ollama.embeddingModel !== this.settings.ollama.embeddingModel) {
@@ -309,6 +323,7 @@ export class ExactRuntime implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.currentQueue?.dispose();
     void this.cancelIndexing();
     void this.scorerCache?.then((s) => s.scorer.dispose?.()).catch(() => undefined);
     void this.memoryCache?.then((m) => m.close()).catch(() => undefined);

@@ -310,3 +310,50 @@ export class Personalizer {
     );
   }
 }
+
+/**
+ * The drafts a view asked for and not yet chosen from, so that a choice records what the host
+ * generated (the preferred draft as the user may have edited it, the rejected one as generated)
+ * and records it once. Holds the `limit` most recent requests; older ones are forgotten.
+ */
+export class DraftRequests {
+  private readonly open = new Map<string, { prompt: string; drafts: Map<string, string> }>();
+
+  constructor(private readonly limit = 4) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** A new request; its slots hold '' until their drafts finish (a stopped run leaves them so). */
+  begin(requestId: string, prompt: string, slots: ReadonlyArray<string>): void {
+    this.open.set(requestId, { prompt, drafts: new Map(slots.map((slot) => [slot, ''])) });
+    for (const id of this.open.keys()) {
+      if (this.open.size <= this.limit) break;
+      this.open.delete(id);
+    }
+  }
+
+  /** The text generated for a slot (as the view was sent it). */
+  finishDraft(requestId: string, slot: string, text: string): void {
+    this.open.get(requestId)?.drafts.set(slot, text);
+  }
+
+  forget(requestId: string): void {
+    this.open.delete(requestId);
+  }
+
+  /**
+   * Takes a request out for a choice of `preferredSlot` (so a second choice for it finds
+   * nothing): its prompt and the other slot's generated draft, or undefined when the request is
+   * unknown, already chosen, or does not have the preferred slot.
+   */
+  take(requestId: string, preferredSlot: string): { prompt: string; rejected: string } | undefined {
+    const request = this.open.get(requestId);
+    if (request === undefined) return undefined;
+    const rejected = [...request.drafts].find(([slot]) => slot !== preferredSlot)?.[1];
+    if (rejected === undefined || !request.drafts.has(preferredSlot)) return undefined;
+    this.open.delete(requestId);
+    return { prompt: request.prompt, rejected };
+  }
+}

@@ -47,6 +47,8 @@ export interface ProfileData {
   readonly model: string;
   /** Which scorer runs and on what (CPU / GPU), and why; empty before learning first started. */
   readonly scoring: string;
+  /** Choices whose analysis failed (with why), waiting for a later try or "Retry failed". */
+  readonly failed: { pairId: string; error: string }[];
 }
 
 export type HostToWebview =
@@ -79,6 +81,7 @@ export type WebviewToHost =
   | { type: 'exportData' }
   | { type: 'importData' }
   | { type: 'reindex' }
+  | { type: 'retryFailed' }
   | { type: 'reset' };
 
 /** Upper bound for any text a webview may send (prompts, drafts); the host applies its own size setting too. */
@@ -110,6 +113,7 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
     case 'exportData':
     case 'importData':
     case 'reindex':
+    case 'retryFailed':
     case 'reset':
       return { type: m.type };
     case 'generate':

@@ -3,6 +3,8 @@
  * validation. Every record carries `v` (the schema version) and `type`.
  */
 
+import { attributeListProblems, attributeNameProblem } from '../core/attributes';
+
 export const LOG_SCHEMA_VERSION = 1;
 
 /** Limits that keep one record a reasonable line (and reject garbage on import). */
@@ -11,8 +13,6 @@ export const LIMITS = {
   textLength: 200_000,
   sourceLength: 64,
   modelLength: 512,
-  attributes: 64,
-  attributeLength: 200,
   embeddingDims: 16_384,
 } as const;
 
@@ -153,15 +153,9 @@ function date(o: Obj, key: string, p: Problems, at: string): void {
   if (typeof v !== 'string' || v.length > 40 || Number.isNaN(Date.parse(v))) p.add(`${at}.${key}`, 'must be an ISO date');
 }
 
+/** Attribute lists of selections, edits and imports: the core's one attribute-name check. */
 export function checkAttributes(v: unknown, p: Problems, at: string): void {
-  if (!Array.isArray(v)) return p.add(at, 'must be an array of attribute names');
-  if (v.length > LIMITS.attributes) p.add(at, `has more than ${LIMITS.attributes} attributes`);
-  v.forEach((a, i) => {
-    if (typeof a !== 'string' || a.trim().length === 0 || a.length > LIMITS.attributeLength || /[\r\n]/.test(a)) {
-      p.add(`${at}[${i}]`, 'must be a non-empty single-line string');
-    }
-  });
-  if (new Set(v).size !== v.length) p.add(at, 'contains duplicates');
+  for (const { index, message } of attributeListProblems(v)) p.add(index === undefined ? at : `${at}[${index}]`, message);
 }
 
 function checkEmbedding(v: unknown, p: Problems, at: string): void {
@@ -201,7 +195,8 @@ export function checkSelectionFields(o: Obj, p: Problems, at: string): void {
   else
     o.steps.forEach((s, i) => {
       if (!isObj(s)) return p.add(`${at}.steps[${i}]`, 'must be an object');
-      str(s, 'attribute', p, `${at}.steps[${i}]`, LIMITS.attributeLength);
+      const problem = attributeNameProblem(s.attribute);
+      if (problem !== undefined) p.add(`${at}.steps[${i}].attribute`, problem);
       num(s, 'marginalGain', p, `${at}.steps[${i}]`);
       num(s, 'objective', p, `${at}.steps[${i}]`);
     });

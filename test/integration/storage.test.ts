@@ -7,6 +7,10 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { retrieveAttributes, type MemoryItem, type SelectionResult } from '../../src/core';
 import {
+  exportData,
+  exportToFile,
+  importData,
+  importFromFile,
   ImportValidationError,
   INDEX_FOLDER,
   LOG_FILE,
@@ -280,15 +284,15 @@ test('export then import into another workspace reproduces pairs, selections, ov
     }
     await source.editAttributes('t-1', ['Humor']);
     const file = path.join(a.dir, 'export.json');
-    const written = await source.exportToFile(file);
+    const written = await exportToFile(source, file);
     assert.deepEqual([written.pairs, written.selections], [4, 3]);
     const parsed = JSON.parse(await readFile(file, 'utf8')) as ExportFile;
     assert.equal(parsed.format, 'exact-preferences');
     assert.equal(parsed.version, 1);
 
     const target = await PreferenceMemory.open(b.dir, { models: MODELS });
-    const summary = await target.importFromFile(file);
-    assert.deepEqual(summary, { added: 4, alreadyPresent: 0, conflicts: [], skippedDeleted: 0, selectionsAdded: 3, overridesApplied: 1 });
+    const summary = await importFromFile(target, file);
+    assert.deepEqual(summary, { added: 4, alreadyPresent: 0, conflicts: [], skippedDeleted: 0, selectionsAdded: 3, overridesApplied: 1, duplicateIds: [] });
     const strip = (v: Awaited<ReturnType<PreferenceMemory['listPairs']>>) => v.map(({ ...p }) => p);
     assert.deepEqual(strip(await target.listPairs()), strip(await source.listPairs()));
     const entriesA = await source.indexEntries();
@@ -298,7 +302,7 @@ test('export then import into another workspace reproduces pairs, selections, ov
 
     // Importing again merges by id: nothing new.
     const before = (await stat(path.join(b.dir, LOG_FILE))).size;
-    assert.deepEqual(await target.importFromFile(file), { added: 0, alreadyPresent: 4, conflicts: [], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0 });
+    assert.deepEqual(await importFromFile(target, file), { added: 0, alreadyPresent: 4, conflicts: [], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0, duplicateIds: [] });
     assert.equal((await stat(path.join(b.dir, LOG_FILE))).size, before);
   } finally {
     await a.cleanup();
@@ -322,12 +326,12 @@ test('import merges by id: conflicts kept ours, deletions win unless restoreDele
       await store(theirs, 'same', 'p same', sel);
       await theirs.recordPair({ id: 'clash', prompt: 'p clash', chosen: 'theirs', rejected: 'r' });
       await theirs.recordPair({ id: 'del', prompt: 'p del', chosen: 'c', rejected: 'r' });
-      const data = await theirs.exportData();
-      assert.deepEqual(await memory.importData(data), { added: 0, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 1, selectionsAdded: 1, overridesApplied: 0 });
+      const data = await exportData(theirs);
+      assert.deepEqual(await importData(memory, data), { added: 0, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 1, selectionsAdded: 1, overridesApplied: 0, duplicateIds: [] });
       assert.equal((await memory.getPair('same'))?.status, 'selected');
       assert.equal((await memory.getPair('clash'))?.chosen, 'ours');
       assert.equal(await memory.getPair('del'), undefined);
-      assert.deepEqual(await memory.importData(data, { restoreDeleted: true }), { added: 1, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0 });
+      assert.deepEqual(await importData(memory, data, { restoreDeleted: true }), { added: 1, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0, duplicateIds: [] });
       assert.equal((await memory.getPair('del'))?.prompt, 'p del');
     } finally {
       await other.cleanup();
@@ -353,15 +357,15 @@ test('import validates the whole file first and writes nothing when any part is 
       { format: 'exact-preferences', version: 1, pairs: [good, { ...good, id: 'bad', override: ['A', 'A'] }] },
       { format: 'exact-preferences', version: 1, pairs: [{ ...good, selections: [{ id: 's', attributes: ['A'], objective: 'high' }] }] },
     ];
-    for (const c of cases) await assert.rejects(memory.importData(c), ImportValidationError, JSON.stringify(c));
+    for (const c of cases) await assert.rejects(importData(memory, c), ImportValidationError, JSON.stringify(c));
     const file = path.join(dir, 'broken.json');
     await writeFile(file, '{"format": "exact-preferences", "version": 1, "pairs": [');
-    await assert.rejects(memory.importFromFile(file), ImportValidationError);
+    await assert.rejects(importFromFile(memory, file), ImportValidationError);
     assert.equal((await stat(path.join(dir, LOG_FILE))).size, size);
     // Pairs without ids get content ids, so a second import does not duplicate them.
     const plain = { format: 'exact-preferences', version: 1, pairs: [{ prompt: 'p1', chosen: 'a', rejected: 'b' }] };
-    assert.equal((await memory.importData(plain)).added, 1);
-    assert.equal((await memory.importData(plain)).alreadyPresent, 1);
+    assert.equal((await importData(memory, plain)).added, 1);
+    assert.equal((await importData(memory, plain)).alreadyPresent, 1);
     const imported = (await memory.listPairs()).find((p) => p.prompt === 'p1');
     assert.equal(imported?.source, 'import');
     assert.match(imported!.id, /^h[0-9a-f]{31}$/);

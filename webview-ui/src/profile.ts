@@ -144,6 +144,14 @@ function render(): void {
     el('p', { class: 'muted' }, `${countOf(d.entries.length, 'prompt')} learned · ${d.pending} waiting · model ${d.model || '(not set)'}`),
     d.scoring ? el('p', { class: 'muted scoring' }, d.scoring) : '',
     d.needsReindex ? el('div', { class: 'status warning' }, 'Some entries were learned with another model or embedding model. ', button('Re-index', () => post({ type: 'reindex' }), { icon: 'refresh' })) : '',
+    d.failed.length > 0
+      ? el(
+          'div',
+          { class: 'status warning', attrs: { id: 'failed' } },
+          `Learning failed for ${countOf(d.failed.length, 'choice')} (last: ${truncate(d.failed[d.failed.length - 1]!.error, 160)}). They are tried again later. `,
+          button('Retry failed', () => post({ type: 'retryFailed' }), { icon: 'debug-restart' }),
+        )
+      : '',
     status,
     section('Preferred attributes', 'frequencies', frequencyChart(d)),
     section('Topic modes', 'modes', modes(d)),

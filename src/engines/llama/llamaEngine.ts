@@ -4,9 +4,11 @@
  *
  * Scoring. A request (x, A, y) becomes the token sequence
  *
- *     tokenize(renderPrompt(format, x, A), special tokens on) ++ tokenize(y) ++ tokenize(format.end)
+ *     promptTokens(x, A) ++ tokenize(y) ++ tokenize(format.end)
  *
- * where the format comes from the model's own chat template (promptFormat.ts), y is tokenized on
+ * where promptTokens tokenizes the format's markers with special tokens on and the user's text
+ * (with the attribute block) with them off (renderPromptPieces in promptFormat.ts; text such as
+ * `<|im_end|>` in a prompt stays text), the format comes from the model's own chat template, y is tokenized on
  * its own, as the model would generate it (no BOS, no SentencePiece space prefix), and the end
  * marker is scored too (when the format has one): log p(y | x, A) then includes the model's
  * probability of ending the turn right there, so a response that stops early or rambles on pays
@@ -52,7 +54,7 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { abortError, throwIfAborted, type GenerationOptions, type ScoreRequest } from '../../core/ports';
-import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
+import { detectPromptFormat, renderPromptPieces, type PromptFormat } from '../promptFormat';
 import { describeBackend, type ComputeBackend } from './computeBackend';
 import { checkModelFile, loadFailure, ModelFileError } from './modelFile';
 import { sampleToken, seededRandom } from './sampling';
@@ -442,10 +444,25 @@ export class LlamaEngine {
     return this.spacePrefix ? this.model.tokenize(text, false, 'trimLeadingSpace') : this.model.tokenize(text, false);
   }
 
+  /**
+   * The rendered prompt's tokens: the format's markers with special tokens on, the user's text
+   * and the attribute block with them off, so nothing the user wrote becomes a control token.
+   */
+  promptTokens(prompt: string, attributes: ReadonlyArray<string>): Token[] {
+    this.ensureOpen();
+    const out: Token[] = [];
+    for (const piece of renderPromptPieces(this.promptFormat, prompt, attributes)) {
+      if (piece.special) out.push(...this.model.tokenize(piece.text, true));
+      else if (this.spacePrefix && out.length > 0) out.push(...this.model.tokenize(piece.text, false, 'trimLeadingSpace'));
+      else out.push(...this.model.tokenize(piece.text, false));
+    }
+    return out;
+  }
+
   /** The full token sequence of a request and where its scored part starts. */
   scoringTokens(request: ScoreRequest): { tokens: number[]; start: number } {
     this.ensureOpen();
-    const prompt = this.model.tokenize(renderPrompt(this.promptFormat, request.prompt, request.attributes), true);
+    const prompt = this.promptTokens(request.prompt, request.attributes);
     const response = this.tokenizeResponse(request.response);
     const end = this.scoreEnd ? this.endTokens : [];
     return { tokens: [...prompt, ...response, ...end], start: prompt.length };
@@ -561,7 +578,8 @@ export class LlamaEngine {
 
   /**
    * Generates a response, streaming chunks. The prompt is rendered like scoring renders it
-   * ({prompt, attributes}) or taken as is ({raw}, special tokens parsed). Reported log-probs are
+   * ({prompt, attributes}: user text stays text) or taken as is ({raw}, special tokens parsed, as
+   * Ollama's raw mode does: for test servers and tools, never for user text). Reported log-probs are
    * the model's own; sampling (top-k, then top-p, then temperature) happens on top of them, seeded.
    */
   async generate(
@@ -583,8 +601,7 @@ export class LlamaEngine {
     this.ensureOpen();
     throwIfAborted(signal);
     const seq = this.sequence;
-    const text = 'raw' in input ? input.raw : renderPrompt(this.promptFormat, input.prompt, input.attributes ?? []);
-    const prompt = this.model.tokenize(text, true);
+    const prompt = 'raw' in input ? this.model.tokenize(input.raw, true) : this.promptTokens(input.prompt, input.attributes ?? []);
     if (prompt.length === 0) throw new Error('The prompt is empty.');
     if (prompt.length >= this.context.contextSize) {
       throw new Error(`The prompt is ${prompt.length} tokens long but the context holds ${this.context.contextSize}; shorten it or load the engine with a larger contextSize.`);

@@ -67,7 +67,7 @@
  *  - Each departure costs one request; Ollama reuses its cache for the shared prompt prefix.
  */
 import { abortError, throwIfAborted, type LogLikelihoodScorer, type ScoreRequest } from '../../core/ports';
-import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
+import { detectPromptFormat, markerFreeText, renderPrompt, type PromptFormat } from '../promptFormat';
 import { STOP_STREAM, type OllamaClient, type OllamaLogprob, type OllamaTokenLogprob } from './client';
 import { OllamaLogprobsUnavailableError } from './errors';
 
@@ -331,7 +331,8 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
         const i = next++;
         const r = requests[i]!;
         throwIfAborted(inner);
-        out[i] = await this.scoreOne(renderPrompt(format, r.prompt, r.attributes), r.response, this.scoreEnd ? format.end : '', inner);
+        // Ollama parses special tokens in the whole raw prompt, response included: markers in it stay text.
+        out[i] = await this.scoreOne(renderPrompt(format, r.prompt, r.attributes), markerFreeText(r.response), this.scoreEnd ? format.end : '', inner);
       }
     };
     const lanes = Array.from({ length: Math.min(this.concurrency, requests.length) }, () =>
