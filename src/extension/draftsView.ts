@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { parseWebviewMessage, type HostToWebview, type QueueState, type WebviewToHost } from '../shared/protocol';
-import { isAbort, showError } from './errors';
-import { errorText, type ExactRuntime, type QueueSnapshot } from './runtime';
+import { errorText, isAbort, showError } from './errors';
+import type { Disposable } from './host';
+import type { ExactRuntime, QueueSnapshot } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 export function queueState(s: QueueSnapshot): QueueState {
@@ -16,7 +17,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
   private generation: AbortController | undefined;
   /** The prompt of each request, so a choice is recorded for what was actually generated. */
   private readonly requests = new Map<string, string>();
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly disposables: Disposable[] = [];
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -114,7 +115,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       this.post({ type: 'draftsFinished', requestId, stopped });
     } catch (e) {
       this.post({ type: 'draftsFailed', requestId, message: errorText(e) });
-      void showError(e, this.runtime.output, 'Could not generate drafts. ');
+      void showError(this.runtime.host, e, 'Could not generate drafts. ');
     } finally {
       if (this.generation === controller) this.generation = undefined;
     }
@@ -136,7 +137,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       this.post({ type: 'choiceFailed', requestId, message: errorText(e) });
       return;
     }
-    this.runtime.kickIndexing().catch((e: unknown) => void showError(e, this.runtime.output, 'Your choice is saved, but learning from it failed to start. '));
+    this.runtime.kickIndexing().catch((e: unknown) => void showError(this.runtime.host, e, 'Your choice is saved, but learning from it failed to start. '));
   }
 
   dispose(): void {

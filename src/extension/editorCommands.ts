@@ -4,8 +4,9 @@
  */
 import * as vscode from 'vscode';
 import { completionPrompt, continuationText, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
-import { isAbort, showError, signalFrom } from './errors';
-import { errorText, type ExactRuntime } from './runtime';
+import { errorText, isAbort, showError } from './errors';
+import type { ExactRuntime } from './runtime';
+import { signalFrom } from './vscodeHost';
 
 export const PREVIEW_SCHEME = 'exact-preview';
 
@@ -129,7 +130,7 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     await vscode.workspace.applyEdit(edit);
     await vscode.window.showTextDocument(doc, editor.viewColumn);
   } catch (e) {
-    await showError(e, runtime.output, 'Rewrite failed. ');
+    await showError(runtime.host, e, 'Rewrite failed. ');
   }
 }
 
@@ -172,7 +173,7 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
     await editor.edit((b) => b.insert(position, insert));
     vscode.window.setStatusBarMessage(`EXACT: continued with ${result.retrieval.attributes.join(', ') || 'no attributes'}`, 5000);
   } catch (e) {
-    await showError(e, runtime.output, 'Completion failed. ');
+    await showError(runtime.host, e, 'Completion failed. ');
   }
 }
 
