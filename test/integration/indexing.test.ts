@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { greedySelect, lazyGreedySelect } from '../../src/core';
 import { LOG_FILE, PreferenceMemory } from '../../src/storage';
 import { IndexingQueue, type IndexingEvent, type IndexingQueueOptions } from '../../src/services/indexingQueue';
 import { classifyIndexingError } from '../../src/services/indexingErrors';
@@ -105,16 +106,30 @@ test('a run selects every pending pair one at a time, reports n/total, stores th
   });
 });
 
-test('lazy greedy is used when configured and stores the same attributes on a modular objective', async () => {
+// Kills the mutation "the queue ignores the lazy setting (always runs greedy)": the record's label
+// alone would survive it, the scored sequences do not.
+test('lazy greedy is used when configured: its scorer work, not greedy\'s, and the same attributes on a modular objective', async () => {
   await withMemory(2, async (memory, dir) => {
-    const { queue } = queueFor(memory, { algorithm: 'lazy' });
+    const scorer = new HashScorer();
+    const { queue } = queueFor(memory, { algorithm: 'lazy', scorer });
     await queue.run();
     const recs = await selectionRecords(dir);
+    let lazyRequests = 0;
+    let greedyRequests = 0;
     for (const r of recs) {
       const i = Number(r.pairId.slice(2));
       assert.deepEqual(r.attributes, (await expectedSelection(testPair(i))).attributes);
       assert.equal((r as unknown as { algorithm: string }).algorithm, 'lazy');
+      const lazy = new HashScorer();
+      await lazyGreedySelect(lazy, testPair(i), TEST_LIBRARY, { k: 2 });
+      lazyRequests += lazy.requests;
+      const greedy = new HashScorer();
+      await greedySelect(greedy, testPair(i), TEST_LIBRARY, { k: 2 });
+      greedyRequests += greedy.requests;
     }
+    assert.equal(recs.length, 2);
+    assert.notEqual(lazyRequests, greedyRequests, 'the two algorithms must differ in work for this test to tell them apart');
+    assert.equal(scorer.requests, lazyRequests, `the queue scored ${scorer.requests} sequences; lazy greedy needs ${lazyRequests}, greedy ${greedyRequests}`);
   });
 });
 
