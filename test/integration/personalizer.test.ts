@@ -116,7 +116,7 @@ describe('Personalizer on a real memory, embedder and Ollama-compatible server',
       assert.deepEqual(attributesIn(lastGenerate()), [plan.attributes.join(', ')], plan.slot);
     }
     // With nothing to inject the prompt goes out without a block.
-    await personalizer().generate(prompt, { retrieval: { ...r, attributes: [] } });
+    await personalizer().generate(prompt, { retrieval: { ...r.retrieval, attributes: [] } });
     assert.deepEqual(attributesIn(lastGenerate()), []);
     assert.ok(lastGenerate().includes(prompt));
   });
