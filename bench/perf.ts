@@ -37,6 +37,7 @@ import { LocalHashEmbedder } from '../src/engines/embeddings';
 import { LlamaEngine, llamaRuntime } from '../src/engines/llama/llamaEngine';
 import { LlamaScorer } from '../src/engines/llama/llamaScorer';
 import { Personalizer } from '../src/services/personalizer';
+import { PromptRetriever } from '../src/services/retrieval';
 import { PreferenceMemory } from '../src/storage';
 import { encodeEmbedding } from '../src/storage/records';
 import { INDEX_FOLDER } from '../src/storage/preferenceMemory';
@@ -422,17 +423,18 @@ try {
     // A fresh instance, as after a window reload: the first retrieval reads the log and the index.
     const memory = await PreferenceMemory.open(dir, { models: { model: MODEL_ID, embeddingModel: hashEmbedder.id } });
     const qv = await hashEmbedder.embed(queries.concat(queries).concat(queries).slice(0, 20));
+    const retriever = new PromptRetriever(memory);
     let t = performance.now();
-    await memory.retrieve(qv[0]!, { mode: 'top1' });
+    await retriever.retrieve(qv[0]!, { mode: 'top1' });
     const cold = performance.now() - t;
     const top1: number[] = [];
     const vote: number[] = [];
     for (const q of qv) {
       t = performance.now();
-      await memory.retrieve(q, { mode: 'top1' });
+      await retriever.retrieve(q, { mode: 'top1' });
       top1.push(performance.now() - t);
       t = performance.now();
-      await memory.retrieve(q, { mode: 'vote', m: 5, k: 3 });
+      await retriever.retrieve(q, { mode: 'vote', m: 5, k: 3 });
       vote.push(performance.now() - t);
     }
     const items = await memory.memoryItems();

@@ -19,6 +19,7 @@ import {
   type TextGenerator,
 } from '../core';
 import type { PreferenceMemory, StoredPair } from '../storage';
+import { PromptRetriever } from './retrieval';
 
 export interface PersonalizerSettings {
   readonly k: number;
@@ -178,13 +179,17 @@ export interface GenerateOptions {
 }
 
 export class Personalizer {
+  private readonly retriever: PromptRetriever;
+
   constructor(
     private readonly memory: PreferenceMemory,
     private readonly embedder: Embedder,
     private readonly generator: TextGenerator,
     private settings: PersonalizerSettings,
     private readonly library: () => ReadonlyArray<string>,
-  ) {}
+  ) {
+    this.retriever = new PromptRetriever(memory);
+  }
 
   updateSettings(settings: PersonalizerSettings): void {
     this.settings = settings;
@@ -232,7 +237,7 @@ export class Personalizer {
   async retrieve(prompt: string, signal?: AbortSignal): Promise<Retrieval> {
     const [query] = await this.embedder.embed([prompt], signal);
     const s = this.settings;
-    const r = await this.memory.retrieve(query!, {
+    const r = await this.retriever.retrieve(query!, {
       mode: s.retrievalMode,
       m: s.neighbors,
       k: s.k,
@@ -258,7 +263,7 @@ export class Personalizer {
     this.checkInput(prompt, 'prompt');
     this.checkFits(prompt);
     const retrieval = await this.retrieve(prompt, signal);
-    const shown = new Map(attributeFrequencies(await this.memory.memoryItems()).map((f) => [f.attribute, f.count]));
+    const shown = new Map(attributeFrequencies(await this.retriever.items()).map((f) => [f.attribute, f.count]));
     const random = seededRandom(seed);
     const k = this.settings.k;
     const first = retrieval.attributes.length > 0 ? retrieval.attributes : exploratoryAttributes([], this.library(), k, random, shown);

@@ -21,12 +21,8 @@ import {
   buildIndexEntries,
   DEFAULT_MIN_GAIN,
   DimensionMismatchError,
-  globalProfile,
-  retrieveAttributes,
   type MemoryItem,
   type PairSelection,
-  type RetrievalOptions,
-  type RetrievalResult,
   type SelectionResult,
 } from '../core';
 import { writeFileAtomic } from './atomicFile';
@@ -348,6 +344,8 @@ export class PreferenceMemory {
   private models: ModelKey;
   private readonly minGain: number;
   private derived: Derived | undefined;
+  /** Bumped whenever `derived` is dropped (see contentVersion). */
+  private contentGeneration = 0;
   private health = { invalidLines: 0, unsupportedRecords: 0, tornTailBytes: 0, repairedTails: 0 };
   private closed = false;
 
@@ -383,6 +381,7 @@ export class PreferenceMemory {
     await this.mutex.run(async () => {
       this.models = { ...models };
       this.derived = undefined;
+      this.contentGeneration++;
     });
   }
 
@@ -632,16 +631,12 @@ export class PreferenceMemory {
   }
 
   /**
-   * Algorithm 2 with the core's ranking (top1 / vote / similarity floor) over the index items in
-   * index order, so ties and zero vectors behave exactly as the core specifies. When no
-   * globalProfile is given, the profile of the indexed entries (k most frequent) is used below
-   * the floor. Throws the core's DimensionMismatchError when the query's length does not match.
+   * Changes whenever what indexEntries() returns may change (anything new in the log, or other
+   * current models), so a reader can keep what it built from the entries until then. Cheap: it
+   * reads only what was appended since the last call.
    */
-  async retrieve(query: ReadonlyArray<number>, options: RetrievalOptions = {}): Promise<RetrievalResult> {
-    const items = await this.memoryItems();
-    const dims = items[0]?.embedding.length;
-    if (dims !== undefined && dims !== query.length) throw new DimensionMismatchError(dims, query.length);
-    return retrieveAttributes(query, items, { ...options, globalProfile: options.globalProfile ?? globalProfile(items, options.k ?? 3) });
+  async contentVersion(): Promise<string> {
+    return this.read(() => String(this.contentGeneration));
   }
 
   // ---------------------------------------------------------------- export / import
@@ -796,7 +791,10 @@ export class PreferenceMemory {
     this.health.invalidLines += r.invalidLines;
     this.health.unsupportedRecords += r.unsupportedRecords;
     this.health.tornTailBytes = r.tornTailBytes;
-    if (r.reset || r.records.length > 0) this.derived = undefined;
+    if (r.reset || r.records.length > 0) {
+      this.derived = undefined;
+      this.contentGeneration++;
+    }
   }
 
   private dimsFor(embeddingModel: string): number | undefined {
