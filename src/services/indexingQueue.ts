@@ -13,7 +13,6 @@
  *   backoff a bounded number of times, pair errors skip the pair, fatal ones stop the run.
  * - Typed progress events; onIdle runs when a run ends so the caller can release the model.
  */
-import * as path from 'node:path';
 import {
   abortError,
   DEFAULT_K,
@@ -24,7 +23,7 @@ import {
   type SelectionResult,
 } from '../core';
 import { FileLock, type FileLockOptions, type LockHandle } from '../storage/fileLock';
-import { INDEXING_LOCK_FILE, type ModelKey, type PreferenceMemory, type StoredPair } from '../storage/preferenceMemory';
+import type { ModelKey, PreferenceMemory, StoredPair } from '../storage/preferenceMemory';
 import { classifyIndexingError, errorMessage, type IndexingErrorClass } from './indexingErrors';
 
 export type IndexingAlgorithm = 'greedy' | 'lazy';
@@ -156,7 +155,8 @@ export class IndexingQueue {
   private kickedWhileRunning = false;
 
   constructor(private readonly options: IndexingQueueOptions) {
-    this.lock = new FileLock(path.join(options.memory.folder, INDEXING_LOCK_FILE), { purpose: 'indexing', ...options.lock });
+    // Ours, kept in the memory's folder so every window of the workspace finds the same one.
+    this.lock = options.memory.exclusiveLock('indexing', { purpose: 'indexing', ...options.lock });
   }
 
   get models(): ModelKey {

@@ -254,8 +254,14 @@ export class Personalizer {
   async generate(prompt: string, options: GenerateOptions = {}): Promise<GeneratedText & { retrieval: Retrieval; maxTokens: number }> {
     const maxTokens = this.checkRequest(prompt, options.maxTokens);
     const retrieval = options.retrieval ?? (await this.retrieve(prompt, options.signal));
-    const generated = await this.generator.generate(prompt, retrieval.attributes, { ...this.settings.decoding, maxTokens }, options.onToken, options.signal);
+    const generated = await this.write(prompt, retrieval.attributes, maxTokens, options.onToken, options.signal);
     return { ...generated, retrieval, maxTokens };
+  }
+
+  /** The one place text is generated: the attributes injected, the decoding settings, the token limit. */
+  private write(prompt: string, attributes: ReadonlyArray<string>, maxTokens: number, onToken?: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
+    // 0: no limit set here, so the generator's own default applies.
+    return this.generator.generate(prompt, attributes, { ...this.settings.decoding, ...(maxTokens > 0 ? { maxTokens } : {}) }, onToken, signal);
   }
 
   /** Draft A uses the retrieved attributes; draft B explores a contrasting set, so the choice teaches something. */
@@ -275,7 +281,7 @@ export class Personalizer {
   }
 
   generateDraft(prompt: string, plan: DraftPlan, onToken: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
-    return this.generator.generate(prompt, plan.attributes, this.settings.decoding, onToken, signal);
+    return this.write(prompt, plan.attributes, this.checkRequest(prompt), onToken, signal);
   }
 
   /** Saves a choice durably (the log is fsynced before this resolves); the caller then kicks indexing. */

@@ -5,7 +5,7 @@
  *   index/          the vectra LocalIndex of prompt embeddings: a cache, rebuilt from the log
  *   memory.lock     cross-process lock around log appends and rewrites (held for milliseconds)
  *   index.lock      cross-process lock around index writes (held while index.json is rewritten)
- *   indexing.lock   held by the one background indexer working on this folder (see IndexingQueue)
+ *   <name>.lock     a lock another layer owns, handed out by exclusiveLock() (the indexing queue's)
  *
  * Writers (this process's calls, and other VS Code windows on the same workspace) are
  * serialized by in-process queues plus the lock files. Log appends never wait for an index
@@ -25,6 +25,7 @@ import {
   type PairSelection,
   type SelectionResult,
 } from '../core';
+import { Mutex } from '../shared/mutex';
 import { writeFileAtomic } from './atomicFile';
 import { FileLock, type FileLockOptions, type LockHandle } from './fileLock';
 import { JsonlLog, type JsonlLogDebug } from './jsonlLog';
@@ -33,6 +34,7 @@ import {
   checkAttributes,
   checkPairFields,
   checkSelectionFields,
+  copySelectionContent,
   decodeEmbedding,
   encodeEmbedding,
   isValidId,
@@ -53,7 +55,6 @@ export const LOG_FILE = 'pairs.jsonl';
 export const INDEX_FOLDER = 'index';
 export const MEMORY_LOCK_FILE = 'memory.lock';
 export const INDEX_LOCK_FILE = 'index.lock';
-export const INDEXING_LOCK_FILE = 'indexing.lock';
 export const EXPORT_FORMAT = 'exact-preferences';
 export const EXPORT_VERSION = 1;
 
@@ -276,16 +277,6 @@ export class PairValidationError extends Error {
   }
 }
 
-/** Serializes async work inside one process (the lock file is not reentrant). */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
-
 function now(): string {
   return new Date().toISOString();
 }
@@ -295,21 +286,7 @@ function toStored(p: PairRecord): StoredPair {
 }
 
 function toSelectionInfo(s: SelectionRecord): SelectionInfo {
-  return {
-    id: s.id,
-    attributes: [...s.attributes],
-    objective: s.objective,
-    baseObjective: s.baseObjective,
-    gain: s.gain,
-    steps: s.steps.map((x) => ({ ...x })),
-    model: s.model,
-    embeddingModel: s.embeddingModel,
-    scorer: { ...s.scorer },
-    algorithm: s.algorithm,
-    k: s.k,
-    durationMs: s.durationMs,
-    createdAt: s.createdAt,
-  };
+  return { id: s.id, ...copySelectionContent(s), attributes: [...s.attributes] };
 }
 
 /** Content-derived id for imported pairs that come without one (re-importing does not duplicate). */
@@ -361,6 +338,17 @@ export class PreferenceMemory {
     this.index = new VectorIndex(path.join(folder, INDEX_FOLDER));
     this.lock = new FileLock(path.join(folder, MEMORY_LOCK_FILE), { purpose: 'memory', ...options.lock });
     this.indexLock = new FileLock(path.join(folder, INDEX_LOCK_FILE), { purpose: 'index', timeoutMs: 120_000, ...options.indexLock });
+  }
+
+  /**
+   * A cross-process lock owned by another layer and kept in this folder (the folder every window
+   * of the workspace shares), e.g. the indexing queue's `indexing`: `<name>.lock`. The memory's
+   * own lock names are refused, so such a lock can never be taken for the log or the index.
+   */
+  exclusiveLock(name: string, options: FileLockOptions = {}): FileLock {
+    const file = `${name}.lock`;
+    if (!/^[a-z][a-z0-9-]*$/u.test(name) || file === MEMORY_LOCK_FILE || file === INDEX_LOCK_FILE) throw new Error(`"${name}" cannot name a lock of another layer here.`);
+    return new FileLock(path.join(this.folder, file), options);
   }
 
   /** Opens (creating the folder if needed) and reads the log. Does not touch the index. */
@@ -999,23 +987,7 @@ export function validateExport(data: unknown): ValidPair[] {
       override: override as string[] | null,
       selections: (selections as Array<Record<string, unknown>>).map((s) => {
         const x = s as unknown as SelectionInfo & { embedding: { dims: number; f64: string } };
-        return {
-          id: x.id,
-          pairId: o.id as string,
-          attributes: [...x.attributes],
-          objective: x.objective,
-          baseObjective: x.baseObjective,
-          gain: x.gain,
-          steps: x.steps.map((st) => ({ attribute: st.attribute, marginalGain: st.marginalGain, objective: st.objective })),
-          model: x.model,
-          embeddingModel: x.embeddingModel,
-          scorer: { kind: x.scorer.kind, calls: x.scorer.calls, scoredSequences: x.scorer.scoredSequences, objectiveEvaluations: x.scorer.objectiveEvaluations },
-          algorithm: x.algorithm,
-          k: x.k,
-          durationMs: x.durationMs,
-          createdAt: x.createdAt,
-          embedding: { dims: x.embedding.dims, f64: x.embedding.f64 },
-        };
+        return { id: x.id, pairId: o.id as string, ...copySelectionContent(x), embedding: { dims: x.embedding.dims, f64: x.embedding.f64 } };
       }),
     });
   });

@@ -410,3 +410,17 @@ test('storeSelection for a pair deleted meanwhile is dropped', async () => {
     await cleanup();
   }
 });
+
+test('another layer\'s lock lives in the folder under its own name and can never be the log\'s or the index\'s', async () => {
+  const { dir, cleanup } = await tempFolder();
+  try {
+    const memory = await PreferenceMemory.open(dir, { models: MODELS });
+    for (const name of ['memory', 'index', '../escape', 'Upper', '']) assert.throws(() => memory.exclusiveLock(name), /cannot name a lock/, name);
+    const lock = memory.exclusiveLock('indexing', { purpose: 'indexing' });
+    const handle = await lock.acquire();
+    await stat(path.join(dir, 'indexing.lock'));
+    await handle.release();
+  } finally {
+    await cleanup();
+  }
+});

@@ -48,6 +48,7 @@ import { checkModelFile, loadFailure, ModelFileError } from './modelFile';
 import { sampleToken, seededRandom } from './sampling';
 import { distributionReader, fastTargetReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
 import { vocabularyEntryBytes } from './tokenBytes';
+import { Mutex } from '../../shared/mutex';
 
 export { ModelFileError } from './modelFile';
 
@@ -202,19 +203,6 @@ export function llamaRuntime(gpu: 'auto' | false = false): Promise<Llama> {
   return p;
 }
 
-/** Serializes the engine's operations: they share the context's KV cache. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
-  }
-}
-
 interface PreparedSequence {
   readonly index: number;
   readonly tokens: number[];
@@ -241,6 +229,7 @@ function compareTokens(a: ReadonlyArray<number>, b: ReadonlyArray<number>): numb
 
 export class LlamaEngine {
   readonly promptFormat: PromptFormat;
+  /** Serializes the engine's operations: they share the context's KV cache. */
   private readonly mutex = new Mutex();
   private readonly floor: number;
   private readonly scoreEnd: boolean;
