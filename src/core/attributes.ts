@@ -60,7 +60,7 @@ export const ATTRIBUTE_LIBRARY: ReadonlyArray<AttributeInfo> = Object.freeze(bui
 
 export const ATTRIBUTE_NAMES: ReadonlyArray<string> = Object.freeze(ATTRIBUTE_LIBRARY.map((a) => a.name));
 
-export const MAX_ATTRIBUTE_LENGTH = 40;
+const MAX_ATTRIBUTE_LENGTH = 40;
 
 export class AttributeValidationError extends Error {
   constructor(message: string) {

@@ -3,7 +3,7 @@
  * then `Attributes: <a, b, c>`. With no attributes the prompt is left untouched.
  */
 
-export const ATTRIBUTE_BLOCK_KEYWORD = 'Attributes:';
+const ATTRIBUTE_BLOCK_KEYWORD = 'Attributes:';
 
 export function attributeBlock(attributes: ReadonlyArray<string>): string {
   return attributes.length === 0 ? '' : `${ATTRIBUTE_BLOCK_KEYWORD} <${attributes.join(', ')}>`;

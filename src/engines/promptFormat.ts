@@ -48,11 +48,3 @@ export function detectPromptFormat(template: string | undefined): PromptFormat {
 export function renderPrompt(format: PromptFormat, prompt: string, attributes: ReadonlyArray<string>): string {
   return format.head + buildAttributedPrompt(prompt, attributes) + format.tail;
 }
-
-/**
- * The part of the rendered prompt that does not depend on the attributes: head + x. Scorers
- * evaluate it once per pair and reuse it for every candidate attribute set and both responses.
- */
-export function sharedPrefix(format: PromptFormat, prompt: string): string {
-  return format.head + prompt;
-}

@@ -6,8 +6,8 @@ import type { Disposable } from './host';
 import type { ExactRuntime, QueueSnapshot } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
-export function queueState(s: QueueSnapshot): QueueState {
-  return { pending: s.pending, running: s.running, done: s.position, learned: s.learned, ...(s.lastError ? { lastError: s.lastError } : {}) };
+function queueState(s: QueueSnapshot): QueueState {
+  return { pending: s.pending, running: s.running, learned: s.learned, ...(s.lastError ? { lastError: s.lastError } : {}) };
 }
 
 /** The drafts view: two drafts for a prompt, the user's choice recorded durably, then learned from. */

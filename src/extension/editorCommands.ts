@@ -31,7 +31,7 @@ export class PreviewProvider implements vscode.TextDocumentContentProvider {
 }
 
 /** The selection, or the paragraph around the cursor when nothing is selected. */
-export function rewriteRange(editor: vscode.TextEditor): vscode.Range {
+function rewriteRange(editor: vscode.TextEditor): vscode.Range {
   if (!editor.selection.isEmpty) return editor.selection;
   const doc = editor.document;
   let start = editor.selection.active.line;
@@ -43,7 +43,7 @@ export function rewriteRange(editor: vscode.TextEditor): vscode.Range {
   return new vscode.Range(start, 0, end, doc.lineAt(end).text.length);
 }
 
-export function describe(r: Retrieval): string {
+function describe(r: Retrieval): string {
   const attrs = r.attributes.length > 0 ? r.attributes.join(', ') : 'no attributes';
   return `${attrs}. ${r.why}`;
 }
@@ -144,7 +144,7 @@ async function closeDiff(uri: vscode.Uri): Promise<void> {
 }
 
 /** Text before the cursor that a completion continues (bounded by the input size setting). */
-export function textBefore(doc: vscode.TextDocument, position: vscode.Position, max: number): string {
+function textBefore(doc: vscode.TextDocument, position: vscode.Position, max: number): string {
   const start = doc.offsetAt(position) > max ? doc.positionAt(doc.offsetAt(position) - max) : new vscode.Position(0, 0);
   return doc.getText(new vscode.Range(start, position));
 }

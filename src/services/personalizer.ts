@@ -82,7 +82,7 @@ const isAscii = (ch: string): boolean => ch.charCodeAt(0) < 0x80;
 const tokensFor = (ascii: number, other: number): number => Math.ceil(ascii / 3) + other;
 
 /** Chat template, instruction line and an attribute block of k names of up to 40 characters. */
-export function promptOverheadTokens(k: number): number {
+function promptOverheadTokens(k: number): number {
   return 64 + 14 * Math.max(0, k);
 }
 
@@ -153,7 +153,7 @@ function quote(s: string, n = 60): string {
   return `“${one.length > n ? `${one.slice(0, n - 1)}…` : one}”`;
 }
 
-export function explainRetrieval(r: RetrievalResult): string {
+function explainRetrieval(r: RetrievalResult): string {
   const best = r.neighbors[0];
   switch (r.source) {
     case 'nearest':

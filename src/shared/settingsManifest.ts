@@ -32,7 +32,7 @@ export function declaredSettingKeys(): string[] {
   return Object.keys(declared).map((k) => k.slice('exact.'.length));
 }
 
-export function settingDefault(key: SettingKey): unknown {
+function settingDefault(key: SettingKey): unknown {
   return settingSchema(key).default;
 }
 

@@ -55,8 +55,8 @@ export const LOG_FILE = 'pairs.jsonl';
 export const INDEX_FOLDER = 'index';
 export const MEMORY_LOCK_FILE = 'memory.lock';
 export const INDEX_LOCK_FILE = 'index.lock';
-export const EXPORT_FORMAT = 'exact-preferences';
-export const EXPORT_VERSION = 1;
+const EXPORT_FORMAT = 'exact-preferences';
+const EXPORT_VERSION = 1;
 
 export interface PreferenceMemoryOptions {
   /** The scoring model and embedding model whose selections count as current. */
@@ -290,7 +290,7 @@ function toSelectionInfo(s: SelectionRecord): SelectionInfo {
 }
 
 /** Content-derived id for imported pairs that come without one (re-importing does not duplicate). */
-export function contentId(prompt: string, chosen: string, rejected: string): string {
+function contentId(prompt: string, chosen: string, rejected: string): string {
   return 'h' + createHash('sha256').update(`${prompt}\u0000${chosen}\u0000${rejected}`).digest('hex').slice(0, 31);
 }
 
@@ -946,7 +946,7 @@ interface ValidPair extends StoredPair {
 }
 
 /** Validates an export file completely; throws ImportValidationError listing what is wrong. */
-export function validateExport(data: unknown): ValidPair[] {
+function validateExport(data: unknown): ValidPair[] {
   const p = new Problems();
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ImportValidationError(['file: must be a JSON object']);
   const d = data as Record<string, unknown>;

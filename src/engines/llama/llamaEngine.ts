@@ -50,8 +50,6 @@ import { distributionReader, fastTargetReader, type ProbabilityPath, type Target
 import { vocabularyEntryBytes } from './tokenBytes';
 import { Mutex } from '../../shared/mutex';
 
-export { ModelFileError } from './modelFile';
-
 export const DEFAULT_LOG_PROB_FLOOR = -100;
 
 export interface LlamaEngineOptions {

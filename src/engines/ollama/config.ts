@@ -28,7 +28,7 @@ export interface OllamaConfig {
   readonly idleTimeoutMs: number;
 }
 
-export const DEFAULT_OLLAMA_PORT = 11434;
+const DEFAULT_OLLAMA_PORT = 11434;
 
 export const OLLAMA_DEFAULTS = {
   model: stringDefault('ollama.model'),
