@@ -39,7 +39,7 @@ import { LlamaScorer } from '../src/engines/llama/llamaScorer';
 import { Personalizer } from '../src/services/personalizer';
 import { PromptRetriever } from '../src/services/retrieval';
 import { PreferenceMemory } from '../src/storage';
-import { encodeEmbedding } from '../src/storage/records';
+import { distinctPrompts, learnedExport } from './lib/storedPrompts';
 import { INDEX_FOLDER } from '../src/storage/preferenceMemory';
 import { randomLlamaModelPath } from '../test/support/randomGguf';
 import { bestMsPerPosition } from '../test/support/samplingCost';
@@ -272,56 +272,9 @@ await engineReuse.dispose();
 const hashEmbedder = new LocalHashEmbedder();
 const MODEL_ID = 'exact-tiny';
 
-function distinctPrompts(n: number): string[] {
-  const rng = makeRng(4242);
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    let text = makePrompt(rng, TOPICS[i % TOPICS.length] as Topic, 'train').text;
-    if (seen.has(text)) text = `${text} (variant ${i})`;
-    if (seen.has(text)) continue;
-    seen.add(text);
-    out.push(text);
-  }
-  return out;
-}
-
 async function buildMemory(dir: string, prompts: ReadonlyArray<string>, embedder: Embedder): Promise<{ memory: PreferenceMemory; importMs: number; syncMs: number; indexBytes: number }> {
   const vectors = await embedder.embed(prompts);
-  const createdAt = new Date().toISOString();
-  const attrs = ['Concise', 'Formal', 'Vivid', 'Humor', 'Storyteller', 'Direct', 'Empathetic'];
-  const data = {
-    format: 'exact-preferences',
-    version: 1,
-    exportedAt: createdAt,
-    pairs: prompts.map((prompt, i) => ({
-      id: `p-${i}`,
-      prompt,
-      chosen: `chosen ${i}`,
-      rejected: `rejected ${i}`,
-      source: 'bench',
-      createdAt,
-      override: null,
-      selections: [
-        {
-          id: `s-${i}`,
-          attributes: [attrs[i % 7]!, attrs[(i + 2) % 7]!, attrs[(i + 4) % 7]!],
-          objective: 2,
-          baseObjective: 1,
-          gain: 1,
-          steps: [],
-          model: MODEL_ID,
-          embeddingModel: embedder.id,
-          scorer: { kind: 'bench', calls: 1, scoredSequences: 2, objectiveEvaluations: 1 },
-          algorithm: 'greedy',
-          k: 3,
-          durationMs: 1,
-          createdAt,
-          embedding: encodeEmbedding(vectors[i]!),
-        },
-      ],
-    })),
-  };
+  const data = learnedExport(prompts, vectors, { model: MODEL_ID, embeddingModel: embedder.id });
   const memory = await PreferenceMemory.open(dir, { models: { model: MODEL_ID, embeddingModel: embedder.id } });
   let t = performance.now();
   await memory.importData(data);

@@ -19,62 +19,17 @@ import { retrieveAttributes, type RetrievalOptions } from '../src/core';
 import { LocalHashEmbedder } from '../src/engines/embeddings';
 import { PromptRetriever } from '../src/services/retrieval';
 import { PreferenceMemory } from '../src/storage';
-import { encodeEmbedding } from '../src/storage/records';
-import { heldOutPrompts, makePrompt, makeRng, TOPICS, type Topic } from '../tools/attribute-world/corpus';
+import { heldOutPrompts } from '../tools/attribute-world/corpus';
+import { distinctPrompts, learnedExport } from './lib/storedPrompts';
 
 const sizesArg = process.argv.indexOf('--sizes');
 const SIZES = (sizesArg >= 0 ? process.argv[sizesArg + 1]! : '100,1000,10000').split(',').map(Number);
 const embedder = new LocalHashEmbedder();
 const MODELS = { model: 'exact-tiny', embeddingModel: embedder.id };
-const ATTRS = ['Concise', 'Formal', 'Vivid', 'Humor', 'Storyteller', 'Direct', 'Empathetic'];
-
-function distinctPrompts(n: number): string[] {
-  const rng = makeRng(4242);
-  const seen = new Set<string>();
-  for (let i = 0; seen.size < n; i++) {
-    let text = makePrompt(rng, TOPICS[i % TOPICS.length] as Topic, 'train').text;
-    if (seen.has(text)) text = `${text} (variant ${i})`;
-    seen.add(text);
-  }
-  return [...seen];
-}
-
 async function storedMemory(dir: string, n: number): Promise<void> {
   const prompts = distinctPrompts(n);
-  const vectors = await embedder.embed(prompts);
-  const createdAt = new Date().toISOString();
   const memory = await PreferenceMemory.open(dir, { models: MODELS });
-  await memory.importData({
-    format: 'exact-preferences',
-    version: 1,
-    exportedAt: createdAt,
-    pairs: prompts.map((prompt, i) => ({
-      id: `p-${i}`,
-      prompt,
-      chosen: `chosen ${i}`,
-      rejected: `rejected ${i}`,
-      source: 'bench',
-      createdAt,
-      override: null,
-      selections: [
-        {
-          id: `s-${i}`,
-          attributes: [ATTRS[i % 7]!, ATTRS[(i + 2) % 7]!, ATTRS[(i + 4) % 7]!],
-          objective: 2,
-          baseObjective: 1,
-          gain: 1,
-          steps: [],
-          ...MODELS,
-          scorer: { kind: 'bench', calls: 1, scoredSequences: 2, objectiveEvaluations: 1 },
-          algorithm: 'greedy',
-          k: 3,
-          durationMs: 1,
-          createdAt,
-          embedding: encodeEmbedding(vectors[i]!),
-        },
-      ],
-    })),
-  });
+  await memory.importData(learnedExport(prompts, await embedder.embed(prompts), MODELS));
   await memory.syncIndex();
   await memory.close();
 }
