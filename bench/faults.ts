@@ -25,6 +25,7 @@ import { OllamaGenerator } from '../src/engines/ollama/generator';
 import { OllamaLogprobScorer } from '../src/engines/ollama/logprobScorer';
 import { PROMPT_FORMATS, renderPrompt } from '../src/engines/promptFormat';
 import { IndexingQueue } from '../src/services/indexingQueue';
+import { PromptRetriever } from '../src/services/retrieval';
 import { importData, importFromFile, ImportValidationError, LOG_FILE, PreferenceMemory } from '../src/storage';
 import { FaultyServer } from '../test/support/faultyServer';
 import { FIXTURE_MODEL_PATH, OllamaTestServer } from '../test/support/ollamaServer';
@@ -255,9 +256,10 @@ async function embeddingResize(): Promise<void> {
       await memory.storeSelection({ pairId: p.id, result: { attributes: ['Vivid'], objective: 1, baseObjective: 0, gain: 1, steps: [{ attribute: 'Vivid', marginalGain: 1, objective: 1 }], scorerCalls: 1, scoredSequences: 2, objectiveEvaluations: 1 }, embedding: old.vector(p.prompt), scorerKind: 'fake', algorithm: 'greedy', k: 1, durationMs: 1, deferIndex: true });
     }
     const resized = new HashEmbedder(MODELS.embeddingModel, 32);
-    const failedBefore = (await memory.retrieve(resized.vector('q')).catch((e: unknown) => e)) instanceof Error;
+    const retriever = new PromptRetriever(memory);
+    const failedBefore = (await retriever.retrieve(resized.vector('q')).catch((e: unknown) => e)) instanceof Error;
     const r = await memory.reembed(resized);
-    const ok = failedBefore && (await memory.retrieve(resized.vector(testPair(0).prompt))).attributes[0] === 'Vivid';
+    const ok = failedBefore && (await retriever.retrieve(resized.vector(testPair(0).prompt))).attributes[0] === 'Vivid';
     rows.push({ fault: 'embedding model changes its output size under the same name (16 → 32)', tried: 1, held: ok ? 1 : 0, outcome: `retrieval failed before; re-index re-embedded ${r.reembedded} prompts and retrieval works again` });
   } finally {
     await cleanup();

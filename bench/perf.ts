@@ -40,7 +40,8 @@ import { LlamaEngine, llamaRuntime, type LlamaEngineOptions } from '../src/engin
 import { LlamaScorer } from '../src/engines/llama/llamaScorer';
 import { Personalizer } from '../src/services/personalizer';
 import { importData, PreferenceMemory } from '../src/storage';
-import { encodeEmbedding } from '../src/storage/records';
+import { PromptRetriever } from '../src/services/retrieval';
+import { distinctPrompts, learnedExport } from './lib/storedPrompts';
 import { INDEX_FOLDER } from '../src/storage/preferenceMemory';
 import { randomLlamaModelPath } from '../test/support/randomGguf';
 import { heldOutPrompts, makePrompt, makeRng, TOPICS, writeResponse, type Topic } from '../tools/attribute-world/corpus';
@@ -283,56 +284,9 @@ await engineParallel.dispose();
 const hashEmbedder = new LocalHashEmbedder();
 const MODEL_ID = 'exact-tiny';
 
-function distinctPrompts(n: number): string[] {
-  const rng = makeRng(4242);
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    let text = makePrompt(rng, TOPICS[i % TOPICS.length] as Topic, 'train').text;
-    if (seen.has(text)) text = `${text} (variant ${i})`;
-    if (seen.has(text)) continue;
-    seen.add(text);
-    out.push(text);
-  }
-  return out;
-}
-
 async function buildMemory(dir: string, prompts: ReadonlyArray<string>, embedder: Embedder): Promise<{ memory: PreferenceMemory; importMs: number; syncMs: number; indexBytes: number }> {
   const vectors = await embedder.embed(prompts);
-  const createdAt = new Date().toISOString();
-  const attrs = ['Concise', 'Formal', 'Vivid', 'Humor', 'Storyteller', 'Direct', 'Empathetic'];
-  const data = {
-    format: 'exact-preferences',
-    version: 1,
-    exportedAt: createdAt,
-    pairs: prompts.map((prompt, i) => ({
-      id: `p-${i}`,
-      prompt,
-      chosen: `chosen ${i}`,
-      rejected: `rejected ${i}`,
-      source: 'bench',
-      createdAt,
-      override: null,
-      selections: [
-        {
-          id: `s-${i}`,
-          attributes: [attrs[i % 7]!, attrs[(i + 2) % 7]!, attrs[(i + 4) % 7]!],
-          objective: 2,
-          baseObjective: 1,
-          gain: 1,
-          steps: [],
-          model: MODEL_ID,
-          embeddingModel: embedder.id,
-          scorer: { kind: 'bench', calls: 1, scoredSequences: 2, objectiveEvaluations: 1 },
-          algorithm: 'greedy',
-          k: 3,
-          durationMs: 1,
-          createdAt,
-          embedding: encodeEmbedding(vectors[i]!),
-        },
-      ],
-    })),
-  };
+  const data = learnedExport(prompts, vectors, { model: MODEL_ID, embeddingModel: embedder.id });
   const memory = await PreferenceMemory.open(dir, { models: { model: MODEL_ID, embeddingModel: embedder.id } });
   let t = performance.now();
   await importData(memory, data);
@@ -434,17 +388,18 @@ try {
     // A fresh instance, as after a window reload: the first retrieval reads the log and the index.
     const memory = await PreferenceMemory.open(dir, { models: { model: MODEL_ID, embeddingModel: hashEmbedder.id } });
     const qv = await hashEmbedder.embed(queries.concat(queries).concat(queries).slice(0, 20));
+    const retriever = new PromptRetriever(memory);
     let t = performance.now();
-    await memory.retrieve(qv[0]!, { mode: 'top1' });
+    await retriever.retrieve(qv[0]!, { mode: 'top1' });
     const cold = performance.now() - t;
     const top1: number[] = [];
     const vote: number[] = [];
     for (const q of qv) {
       t = performance.now();
-      await memory.retrieve(q, { mode: 'top1' });
+      await retriever.retrieve(q, { mode: 'top1' });
       top1.push(performance.now() - t);
       t = performance.now();
-      await memory.retrieve(q, { mode: 'vote', m: 5, k: 3 });
+      await retriever.retrieve(q, { mode: 'vote', m: 5, k: 3 });
       vote.push(performance.now() - t);
     }
     const items = await memory.memoryItems();

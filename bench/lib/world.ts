@@ -190,7 +190,7 @@ export function userPairs(user: PlantedUser, n: number, seed: number): PlantedPa
 }
 
 /** Fisher-Yates with the corpus PRNG. */
-export function shuffle<T>(items: ReadonlyArray<T>, seed: number): T[] {
+function shuffle<T>(items: ReadonlyArray<T>, seed: number): T[] {
   const rng = makeRng(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {

@@ -60,7 +60,7 @@ export const ATTRIBUTE_LIBRARY: ReadonlyArray<AttributeInfo> = Object.freeze(bui
 
 export const ATTRIBUTE_NAMES: ReadonlyArray<string> = Object.freeze(ATTRIBUTE_LIBRARY.map((a) => a.name));
 
-export const MAX_ATTRIBUTE_LENGTH = 40;
+const MAX_ATTRIBUTE_LENGTH = 40;
 
 /** At most this many attributes in one entry (a selection, an edit, an import, an injected block): k's maximum. */
 export const MAX_ATTRIBUTES_PER_ENTRY = 10;

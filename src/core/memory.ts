@@ -129,9 +129,20 @@ export function retrieveAttributes(
   items: ReadonlyArray<MemoryItem>,
   options: RetrievalOptions = {},
 ): RetrievalResult {
+  return decideRetrieval(nearestNeighbors(query, items, neighborCount(options)), options);
+}
+
+/** How many neighbours a retrieval looks at: 1 for top-1, m for a vote. */
+export function neighborCount(options: RetrievalOptions): number {
+  return (options.mode ?? 'top1') === 'top1' ? 1 : Math.max(1, options.m ?? 5);
+}
+
+/**
+ * Algorithm 2's decision given the nearest neighbours (most similar first, as nearestNeighbors
+ * returns them): the nearest one's attributes, a vote, or the global profile below the floor.
+ */
+export function decideRetrieval(neighbors: Neighbor[], options: RetrievalOptions = {}): RetrievalResult {
   const mode = options.mode ?? 'top1';
-  const m = mode === 'top1' ? 1 : Math.max(1, options.m ?? 5);
-  const neighbors = nearestNeighbors(query, items, m);
   const best = neighbors[0];
   const global = [...(options.globalProfile ?? [])];
   if (best === undefined) return { attributes: global, source: global.length > 0 ? 'global' : 'none', neighbors };

@@ -38,7 +38,7 @@ export interface TopicMode {
   readonly attributes: AttributeCount[];
 }
 
-export const DEFAULT_TOPIC_THRESHOLD = 0.5;
+const DEFAULT_TOPIC_THRESHOLD = 0.5;
 
 /**
  * Groups similar prompts ("topic modes") by single-pass leader clustering: each item joins the

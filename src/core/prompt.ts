@@ -11,7 +11,7 @@ export const ATTRIBUTE_BLOCK_KEYWORD = 'Attributes:';
  * The names that may be injected: valid names only (whatever a stored or imported entry holds),
  * at most MAX_ATTRIBUTES_PER_ENTRY of them, in their order.
  */
-export function injectableAttributes(attributes: ReadonlyArray<string>): string[] {
+function injectableAttributes(attributes: ReadonlyArray<string>): string[] {
   return attributes.filter((a) => isValidAttributeName(a)).slice(0, MAX_ATTRIBUTES_PER_ENTRY);
 }
 

@@ -25,7 +25,7 @@ export interface ScorerUsage {
  * J(A) = log p(y_w | x, A) - log p(y_l | x, A) for one pair, evaluated in batches.
  * Attribute order is kept as given: it is the order written into the prompt.
  */
-export class PairObjective {
+class PairObjective {
   readonly usage: ScorerUsage = { scorerCalls: 0, scoredSequences: 0, objectiveEvaluations: 0 };
 
   constructor(

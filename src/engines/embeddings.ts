@@ -59,12 +59,12 @@ function fnv1a(text: string, seed = 0x811c9dc5): number {
   return h >>> 0;
 }
 
-export function tokenizeWords(text: string): string[] {
+function tokenizeWords(text: string): string[] {
   return text.normalize('NFKC').toLowerCase().match(/[\p{L}\p{M}\p{N}]+(?:['’][\p{L}]+)?/gu) ?? [];
 }
 
 /** Weighted features of a text (exported for tests and explanation). */
-export function textFeatures(text: string): Map<string, number> {
+function textFeatures(text: string): Map<string, number> {
   const counts = new Map<string, number>();
   const add = (key: string, w: number): void => {
     counts.set(key, (counts.get(key) ?? 0) + w);
@@ -89,7 +89,7 @@ export function textFeatures(text: string): Map<string, number> {
   return counts;
 }
 
-export function hashEmbed(text: string, dimension = LOCAL_EMBEDDER_DIMENSION): number[] {
+function hashEmbed(text: string, dimension = LOCAL_EMBEDDER_DIMENSION): number[] {
   const v = new Float64Array(dimension);
   for (const [feature, weight] of textFeatures(text)) {
     const h = fnv1a(feature);

@@ -19,8 +19,6 @@ import { OllamaLogprobScorer, type OllamaScorerOptions } from './ollama/logprobS
 
 export type ScorerSetting = 'auto' | 'llama.cpp' | 'ollama';
 
-export const SCORER_SETTINGS: ReadonlyArray<ScorerSetting> = ['auto', 'llama.cpp', 'ollama'];
-
 /** A scorer that may hold a model in memory; release() frees it until the next request. */
 export interface ReleasableScorer extends LogLikelihoodScorer {
   /** `endWorker`: also end the thread or process that ran the model (the next request starts it again). */
@@ -66,7 +64,7 @@ export function llamaScorerFactory(options: Omit<LlamaScorerOptions, 'modelPath'
 }
 
 /** The GGUF path of the configured model on the Ollama machine (the modelfile's FROM line). */
-export async function ollamaModelPath(client: OllamaClient, signal?: AbortSignal): Promise<string | undefined> {
+async function ollamaModelPath(client: OllamaClient, signal?: AbortSignal): Promise<string | undefined> {
   const info = await client.show(client.config.model, signal);
   const from = modelfileFromPath(info.modelfile);
   // FROM can also name another model ("FROM llama3.2"): only an absolute path is a file.

@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { parseWebviewMessage, type HostToWebview, type QueueState, type WebviewToHost } from '../shared/protocol';
 import { DraftRequests } from '../services/personalizer';
-import { isAbort, showError } from './errors';
-import { errorText, type ExactRuntime, type QueueSnapshot } from './runtime';
+import { errorText, isAbort, showError } from './errors';
+import type { Disposable } from './host';
+import type { ExactRuntime, QueueSnapshot } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
-export function queueState(s: QueueSnapshot): QueueState {
-  return { pending: s.pending, running: s.running, done: s.position, learned: s.learned, ...(s.lastError ? { lastError: s.lastError } : {}) };
+function queueState(s: QueueSnapshot): QueueState {
+  return { pending: s.pending, running: s.running, learned: s.learned, ...(s.lastError ? { lastError: s.lastError } : {}) };
 }
 
 /** The drafts view: two drafts for a prompt, the user's choice recorded durably, then learned from. */
@@ -17,7 +18,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
   private generation: AbortController | undefined;
   /** The prompt and drafts of recent requests, so a choice is recorded for what was generated, once. */
   private readonly requests = new DraftRequests();
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly disposables: Disposable[] = [];
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -117,7 +118,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       this.post({ type: 'draftsFinished', requestId, stopped });
     } catch (e) {
       this.post({ type: 'draftsFailed', requestId, message: errorText(e) });
-      void showError(e, this.runtime.output, 'Could not generate drafts. ');
+      void showError(this.runtime.host, e, 'Could not generate drafts. ');
     } finally {
       if (this.generation === controller) this.generation = undefined;
     }
@@ -139,7 +140,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       this.post({ type: 'choiceFailed', requestId, message: errorText(e) });
       return;
     }
-    this.runtime.kickIndexing().catch((e: unknown) => void showError(e, this.runtime.output, 'Your choice is saved, but learning from it failed to start. '));
+    this.runtime.kickIndexing().catch((e: unknown) => void showError(this.runtime.host, e, 'Your choice is saved, but learning from it failed to start. '));
   }
 
   dispose(): void {

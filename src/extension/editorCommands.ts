@@ -4,8 +4,9 @@
  */
 import * as vscode from 'vscode';
 import { completionPrompt, continuationText, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
-import { isAbort, showError, signalFrom } from './errors';
-import { errorText, type ExactRuntime } from './runtime';
+import { errorText, isAbort, showError } from './errors';
+import type { ExactRuntime } from './runtime';
+import { signalFrom } from './vscodeHost';
 
 export const PREVIEW_SCHEME = 'exact-preview';
 
@@ -30,7 +31,7 @@ export class PreviewProvider implements vscode.TextDocumentContentProvider {
 }
 
 /** The selection, or the paragraph around the cursor when nothing is selected. */
-export function rewriteRange(editor: vscode.TextEditor): vscode.Range {
+function rewriteRange(editor: vscode.TextEditor): vscode.Range {
   if (!editor.selection.isEmpty) return editor.selection;
   const doc = editor.document;
   let start = editor.selection.active.line;
@@ -42,7 +43,7 @@ export function rewriteRange(editor: vscode.TextEditor): vscode.Range {
   return new vscode.Range(start, 0, end, doc.lineAt(end).text.length);
 }
 
-export function describe(r: Retrieval): string {
+function describe(r: Retrieval): string {
   const attrs = r.attributes.length > 0 ? r.attributes.join(', ') : 'no attributes';
   return `${attrs}. ${r.why}`;
 }
@@ -134,7 +135,7 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     await vscode.workspace.applyEdit(edit);
     await vscode.window.showTextDocument(doc, editor.viewColumn);
   } catch (e) {
-    await showError(e, runtime.output, 'Rewrite failed. ');
+    await showError(runtime.host, e, 'Rewrite failed. ');
   }
 }
 
@@ -148,7 +149,7 @@ async function closeDiff(uri: vscode.Uri): Promise<void> {
 }
 
 /** Text before the cursor that a completion continues (bounded by the input size setting). */
-export function textBefore(doc: vscode.TextDocument, position: vscode.Position, max: number): string {
+function textBefore(doc: vscode.TextDocument, position: vscode.Position, max: number): string {
   const start = doc.offsetAt(position) > max ? doc.positionAt(doc.offsetAt(position) - max) : new vscode.Position(0, 0);
   return doc.getText(new vscode.Range(start, position));
 }
@@ -177,7 +178,7 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
     await editor.edit((b) => b.insert(position, insert));
     vscode.window.setStatusBarMessage(`EXACT: continued with ${result.retrieval.attributes.join(', ') || 'no attributes'}`, 5000);
   } catch (e) {
-    await showError(e, runtime.output, 'Completion failed. ');
+    await showError(runtime.host, e, 'Completion failed. ');
   }
 }
 

@@ -3,12 +3,14 @@ import { checkSetup, chooseModel, exportData, importData, reindex, resetData } f
 import { DraftsViewProvider } from './draftsView';
 import { PREVIEW_SCHEME, PersonalizedInlineCompletions, PreviewProvider, personalizedCompletion, personalizedRewrite } from './editorCommands';
 import { ProfilePanel } from './profilePanel';
-import { ExactRuntime, errorText } from './runtime';
+import { errorText } from './errors';
+import { ExactRuntime } from './runtime';
 import { IndexingStatus } from './statusBar';
+import { vscodeHost } from './vscodeHost';
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('EXACT', { log: true });
-  const runtime = new ExactRuntime(context, output);
+  const runtime = new ExactRuntime(vscodeHost(context, output));
   const drafts = new DraftsViewProvider(context.extensionUri, runtime);
   const profile = new ProfilePanel(context.extensionUri, runtime);
   const preview = new PreviewProvider();

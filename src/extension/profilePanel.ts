@@ -3,7 +3,9 @@ import { ATTRIBUTE_LIBRARY, attributeFrequencies, buildAttributeLibrary, topicMo
 import { Personalizer } from '../services/personalizer';
 import type { PairView, PreferenceMemory } from '../storage';
 import { parseWebviewMessage, type HostToWebview, type ProfileData, type WebviewToHost } from '../shared/protocol';
-import { errorText, type ExactRuntime } from './runtime';
+import { errorText } from './errors';
+import type { Disposable } from './host';
+import type { ExactRuntime } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 /** Learned prompts needed before leave-one-out modeling accuracy means anything. */
@@ -15,7 +17,7 @@ const TOPIC_THRESHOLD = 0.3;
 export class ProfilePanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private accuracyCache: { key: string; value: ProfileData['accuracy']; note: string } | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly disposables: Disposable[] = [];
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -168,7 +170,7 @@ export class ProfilePanel implements vscode.Disposable {
             return;
           }
         } else next = current.filter((n) => n !== msg.name);
-        await vscode.workspace.getConfiguration('exact').update('customAttributes', next, vscode.ConfigurationTarget.Global);
+        await this.runtime.host.updateSetting('customAttributes', next);
         this.runtime.settings = { ...this.runtime.settings, customAttributes: next };
         this.notice(msg.type === 'addCustomAttribute' ? `Added "${next[next.length - 1]}". It is considered for new and re-indexed choices.` : `Removed "${msg.name}".`);
         break;

@@ -4,7 +4,6 @@
  * background indexing queue. Everything is created lazily and rebuilt when settings change.
  */
 import * as path from 'node:path';
-import * as vscode from 'vscode';
 import { buildAttributeLibrary, type Embedder } from '../core';
 import { OllamaClient } from '../engines/ollama/client';
 import { resolveOllamaConfig } from '../engines/ollama/config';
@@ -15,6 +14,8 @@ import { llamaScorerFactory, selectScorer, type ScorerSelection } from '../engin
 import { IndexingQueue, type IndexingEvent } from '../services/indexingQueue';
 import { Personalizer, type PersonalizerSettings } from '../services/personalizer';
 import { PreferenceMemory } from '../storage';
+import { errorText } from './errors';
+import { Emitter, type Disposable, type EditorHost } from './host';
 import { readSettings, type ExactSettings } from './settings';
 
 export interface QueueSnapshot {
@@ -28,8 +29,26 @@ export interface QueueSnapshot {
   readonly scoring?: string;
 }
 
-export class ExactRuntime implements vscode.Disposable {
-  settings: ExactSettings = readSettings();
+/** The snapshot after a queue event (undefined: the event does not change it). */
+export function nextSnapshot(s: QueueSnapshot, e: IndexingEvent): QueueSnapshot | undefined {
+  switch (e.type) {
+    case 'queued':
+      return { ...s, running: true, total: e.total, pending: e.total, lastError: undefined };
+    case 'started':
+      return { ...s, running: true, position: e.position, total: e.total, pending: e.total - e.position + 1 };
+    case 'done':
+      return { ...s, position: e.position, total: e.total, pending: e.total - e.position, learned: s.learned + (e.stored ? 1 : 0) };
+    case 'failed':
+      return { ...s, lastError: e.error };
+    case 'idle':
+      return { ...s, running: false, pending: e.remaining, lastError: e.error ?? s.lastError };
+    default:
+      return undefined;
+  }
+}
+
+export class ExactRuntime implements Disposable {
+  settings: ExactSettings;
   private customAttributeProblem: string | undefined;
   private clientCache: OllamaClient | undefined;
   private generatorCache: OllamaGenerator | undefined;
@@ -39,30 +58,30 @@ export class ExactRuntime implements vscode.Disposable {
   private queueCache: Promise<IndexingQueue> | undefined;
   private currentQueue: IndexingQueue | undefined;
   private personalizerCache: Promise<Personalizer> | undefined;
-  private readonly queueEvents = new vscode.EventEmitter<IndexingEvent>();
-  private readonly snapshotEvents = new vscode.EventEmitter<QueueSnapshot>();
+  private readonly queueEvents = new Emitter<IndexingEvent>();
+  private readonly snapshotEvents = new Emitter<QueueSnapshot>();
   readonly onIndexingEvent = this.queueEvents.event;
   readonly onSnapshot = this.snapshotEvents.event;
   snapshot: QueueSnapshot = { running: false, position: 0, total: 0, pending: 0, learned: 0 };
-  private readonly disposables: vscode.Disposable[] = [this.queueEvents, this.snapshotEvents];
+  private readonly disposables: Disposable[] = [this.queueEvents, this.snapshotEvents];
+  /** The settings reload after the last change (tests wait for it). */
+  reloaded: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly context: vscode.ExtensionContext,
-    readonly output: vscode.LogOutputChannel,
-  ) {
-    this.disposables.push(
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('exact')) void this.reload(e);
-      }),
-    );
+  constructor(readonly host: EditorHost) {
+    this.settings = readSettings(host.settings);
+    this.disposables.push(host.onSettingsChanged((affects) => (this.reloaded = this.reload(affects))));
+  }
+
+  get output(): EditorHost['log'] {
+    return this.host.log;
   }
 
   get storageFolder(): string {
-    return (this.context.storageUri ?? this.context.globalStorageUri).fsPath;
+    return this.host.storageFolder;
   }
 
   get trusted(): boolean {
-    return vscode.workspace.isTrusted;
+    return this.host.isTrusted();
   }
 
   library(): string[] {
@@ -76,8 +95,8 @@ export class ExactRuntime implements vscode.Disposable {
       // Once per distinct problem: library() runs for every draft and every indexed pair.
       if (this.customAttributeProblem !== message) {
         this.customAttributeProblem = message;
-        void vscode.window.showWarningMessage(message, 'Open Settings').then((c) => {
-          if (c !== undefined) void vscode.commands.executeCommand('workbench.action.openSettings', 'exact.customAttributes');
+        void this.host.showMessage('warning', message, 'Open Settings').then((c) => {
+          if (c !== undefined) void this.host.executeCommand('workbench.action.openSettings', 'exact.customAttributes');
         });
       }
       return buildAttributeLibrary([]).map((a) => a.name);
@@ -154,7 +173,7 @@ export class ExactRuntime implements vscode.Disposable {
       client: this.client(),
       modelPath: this.settings.modelPath,
       createLlamaScorer: llamaScorerFactory({
-        workerPath: path.join(this.context.extensionPath, 'dist', 'scorerWorker.mjs'),
+        workerPath: path.join(this.host.extensionPath, 'dist', 'scorerWorker.mjs'),
         idleReleaseMs: 60_000,
         memory: this.settings.indexingMemory,
         onModelLoaded: (backend, ms) => this.onModelLoaded(backend, ms),
@@ -236,28 +255,11 @@ export class ExactRuntime implements vscode.Disposable {
 
   private onQueueEvent(e: IndexingEvent): void {
     this.queueEvents.fire(e);
-    const s = this.snapshot;
-    switch (e.type) {
-      case 'queued':
-        this.snapshot = { ...s, running: true, total: e.total, pending: e.total, lastError: undefined };
-        break;
-      case 'started':
-        this.snapshot = { ...s, running: true, position: e.position, total: e.total, pending: e.total - e.position + 1 };
-        break;
-      case 'done':
-        this.snapshot = { ...s, position: e.position, total: e.total, pending: e.total - e.position, learned: s.learned + (e.stored ? 1 : 0) };
-        break;
-      case 'failed':
-        this.snapshot = { ...s, lastError: e.error };
-        break;
-      case 'idle':
-        this.snapshot = { ...s, running: false, pending: e.remaining, lastError: e.error ?? s.lastError };
-        break;
-      default:
-        return;
-    }
-    void vscode.commands.executeCommand('setContext', 'exact.indexing', this.snapshot.running);
-    this.snapshotEvents.fire(this.snapshot);
+    const next = nextSnapshot(this.snapshot, e);
+    if (next === undefined) return;
+    this.snapshot = next;
+    this.host.setContext('exact.indexing', next.running);
+    this.snapshotEvents.fire(next);
   }
 
   /** Re-reads counts from the memory (after start-up, edits, imports, other windows). */
@@ -273,11 +275,11 @@ export class ExactRuntime implements vscode.Disposable {
     return this.snapshot;
   }
 
-  private async reload(e: vscode.ConfigurationChangeEvent): Promise<void> {
+  private async reload(affects: (section: string) => boolean): Promise<void> {
     const before = this.settings;
-    this.settings = readSettings();
-    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath', 'exact.indexing.memory'].some((k) => e.affectsConfiguration(k));
-    const indexingChanged = engineChanged || ['exact.attributesPerPrompt', 'exact.indexing', 'exact.customAttributes'].some((k) => e.affectsConfiguration(k));
+    this.settings = readSettings(this.host.settings);
+    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath', 'exact.indexing.memory'].some(affects);
+    const indexingChanged = engineChanged || ['exact.attributesPerPrompt', 'exact.indexing', 'exact.customAttributes'].some(affects);
     if (engineChanged) {
       this.clientCache = undefined;
       this.generatorCache = undefined;
@@ -303,12 +305,13 @@ export class ExactRuntime implements vscode.Disposable {
     try {
       const status = await (await this.memory()).needsReindex();
       if (!status.needed) return;
-      const choice = await vscode.window.showInformationMessage(
+      const choice = await this.host.showMessage(
+        'info',
         `EXACT: ${status.stale} learned prompts were analysed with another model or embedding model. Re-index them with ${status.current.model}?`,
         'Re-index',
         'Later',
       );
-      if (choice === 'Re-index') await vscode.commands.executeCommand('exact.reindex');
+      if (choice === 'Re-index') await this.host.executeCommand('exact.reindex');
     } catch (err) {
       this.output.warn(`Re-index check failed: ${errorText(err)}`);
     }
@@ -331,10 +334,3 @@ export class ExactRuntime implements vscode.Disposable {
   }
 }
 
-export function errorText(e: unknown): string {
-  if (e instanceof Error) {
-    const action = (e as { action?: unknown }).action;
-    return typeof action === 'string' && action.length > 0 ? `${e.message} ${action}` : e.message;
-  }
-  return String(e);
-}

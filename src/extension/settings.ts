@@ -1,10 +1,49 @@
-import * as vscode from 'vscode';
+/**
+ * Reads the `exact.*` settings. Defaults and bounds come from package.json (settingsManifest.ts):
+ * a value of the wrong type or outside its enum falls back to the default, a number outside its
+ * bounds is clamped to them. The editor supplies the values through a ConfigurationSource.
+ */
 import type { RetrievalMode } from '../core';
-import { MAX_ATTRIBUTES_PER_ENTRY } from '../core/attributes';
-import { clampPositive, OLLAMA_BOUNDS, type OllamaConfig } from '../engines/ollama/config';
+import type { OllamaConfig } from '../engines/ollama/config';
 import type { ModelMemoryPolicy } from '../engines/llama/llamaScorer';
 import type { ScorerSetting } from '../engines/scorerSelection';
-import { DEFAULT_INDEXING_ALGORITHM, INDEXING_ALGORITHMS, type IndexingAlgorithm } from '../services/indexingQueue';
+import type { IndexingAlgorithm } from '../services/indexingQueue';
+import { settingSchema, type SettingKey } from '../shared/settingsManifest';
+
+/** The user's value of a setting (key without `exact.`), undefined when unset. */
+export interface ConfigurationSource {
+  get(key: SettingKey): unknown;
+}
+
+type Kind = 'string' | 'number' | 'boolean' | 'strings';
+type ValueOf<K extends Kind> = K extends 'string' ? string : K extends 'number' ? number : K extends 'boolean' ? boolean : string[];
+
+/** Every setting the code reads, with the type it reads it as; `satisfies` keeps it in step with package.json. */
+export const SETTING_KINDS = {
+  'ollama.host': 'string',
+  'ollama.model': 'string',
+  'ollama.embeddingModel': 'string',
+  'ollama.contextLength': 'number',
+  'ollama.requestTimeoutSeconds': 'number',
+  'ollama.loadTimeoutSeconds': 'number',
+  'generation.temperature': 'number',
+  'generation.topK': 'number',
+  'generation.topP': 'number',
+  'generation.maxTokens': 'number',
+  attributesPerPrompt: 'number',
+  'retrieval.mode': 'string',
+  'retrieval.neighbors': 'number',
+  'retrieval.similarityFloor': 'number',
+  customAttributes: 'strings',
+  scorer: 'string',
+  modelPath: 'string',
+  'indexing.algorithm': 'string',
+  'indexing.memory': 'string',
+  maxInputCharacters: 'number',
+  'inlineCompletion.enabled': 'boolean',
+} as const satisfies Record<SettingKey, Kind>;
+
+type Values = { readonly [K in SettingKey]: ValueOf<(typeof SETTING_KINDS)[K]> };
 
 export interface ExactSettings {
   readonly ollama: Partial<OllamaConfig>;
@@ -23,55 +62,61 @@ export interface ExactSettings {
   readonly customAttributes: string[];
 }
 
-/**
- * A number setting within its bounds (the schema's minimum / maximum in package.json): a value
- * edited by hand into settings.json is not checked by VS Code, and an unbounded one breaks things
- * (a timeout of 2^31 ms or more fires at once). Not a finite number: the default.
- */
-function bounded(c: vscode.WorkspaceConfiguration, key: string, min: number, max: number, fallback: number, integer = false): number {
-  const v = c.get<unknown>(key, fallback);
-  if (typeof v !== 'number' || !Number.isFinite(v)) return fallback;
-  const x = Math.min(max, Math.max(min, v));
-  return integer ? Math.floor(x) : x;
+/** One setting's value, checked against its declaration (type, enum, bounds), else its default. */
+export function settingValue<K extends SettingKey>(source: ConfigurationSource, key: K): Values[K] {
+  const schema = settingSchema(key);
+  const kind: Kind = SETTING_KINDS[key];
+  const raw = source.get(key);
+  const fallback = schema.default as Values[K];
+  switch (kind) {
+    case 'string':
+      if (typeof raw !== 'string' || (schema.enum !== undefined && !schema.enum.includes(raw))) return fallback;
+      return raw as Values[K];
+    case 'boolean':
+      return (typeof raw === 'boolean' ? raw : fallback) as Values[K];
+    case 'strings':
+      return (Array.isArray(raw) && raw.every((s) => typeof s === 'string') ? [...raw] : fallback) as Values[K];
+    case 'number': {
+      if (typeof raw !== 'number' || !Number.isFinite(raw)) return fallback;
+      let n = schema.type === 'integer' ? Math.round(raw) : raw;
+      if (schema.minimum !== undefined) n = Math.max(schema.minimum, n);
+      if (schema.maximum !== undefined) n = Math.min(schema.maximum, n);
+      return n as Values[K];
+    }
+  }
 }
 
-export function readSettings(): ExactSettings {
-  const c = vscode.workspace.getConfiguration('exact');
-  const floor = bounded(c, 'retrieval.similarityFloor', -1, 1, -1);
-  const maxTokens = bounded(c, 'generation.maxTokens', 1, 8192, 200, true);
-  const seconds = (key: string, fallback: number, bounds: { min: number; max: number }): number => 1000 * clampPositive(c.get<unknown>(key, fallback), { min: bounds.min / 1000, max: bounds.max / 1000 }, fallback);
+export function readSettings(source: ConfigurationSource): ExactSettings {
+  const get = <K extends SettingKey>(key: K): Values[K] => settingValue(source, key);
+  const floor = get('retrieval.similarityFloor');
+  const decoding = {
+    temperature: get('generation.temperature'),
+    topK: get('generation.topK'),
+    topP: get('generation.topP'),
+    maxTokens: get('generation.maxTokens'),
+  };
   return {
     ollama: {
-      host: c.get<string>('ollama.host', ''),
-      model: c.get<string>('ollama.model', 'llama3.2:3b'),
-      embeddingModel: c.get<string>('ollama.embeddingModel', ''),
-      numCtx: bounded(c, 'ollama.contextLength', OLLAMA_BOUNDS.numCtx.min, OLLAMA_BOUNDS.numCtx.max, 4096, true),
-      maxTokens,
-      requestTimeoutMs: seconds('ollama.requestTimeoutSeconds', 15, { min: 1000, max: OLLAMA_BOUNDS.requestTimeoutMs.max }),
-      firstTokenTimeoutMs: seconds('ollama.loadTimeoutSeconds', 300, { min: 5000, max: OLLAMA_BOUNDS.firstTokenTimeoutMs.max }),
+      host: get('ollama.host'),
+      model: get('ollama.model'),
+      embeddingModel: get('ollama.embeddingModel'),
+      numCtx: get('ollama.contextLength'),
+      maxTokens: decoding.maxTokens,
+      requestTimeoutMs: 1000 * get('ollama.requestTimeoutSeconds'),
+      firstTokenTimeoutMs: 1000 * get('ollama.loadTimeoutSeconds'),
     },
-    scorer: c.get<ScorerSetting>('scorer', 'auto'),
-    modelPath: c.get<string>('modelPath', ''),
-    k: bounded(c, 'attributesPerPrompt', 1, MAX_ATTRIBUTES_PER_ENTRY, 3, true),
-    algorithm: indexingAlgorithm(c.get<string>('indexing.algorithm', DEFAULT_INDEXING_ALGORITHM)),
-    indexingMemory: c.get<ModelMemoryPolicy>('indexing.memory', 'keep'),
-    retrievalMode: c.get<RetrievalMode>('retrieval.mode', 'top1'),
-    neighbors: bounded(c, 'retrieval.neighbors', 1, 50, 5, true),
+    scorer: get('scorer') as ScorerSetting,
+    modelPath: get('modelPath'),
+    k: get('attributesPerPrompt'),
+    algorithm: get('indexing.algorithm') as IndexingAlgorithm,
+    indexingMemory: get('indexing.memory') as ModelMemoryPolicy,
+    retrievalMode: get('retrieval.mode') as RetrievalMode,
+    neighbors: get('retrieval.neighbors'),
     // -1 is the lowest cosine: a floor there never triggers.
     similarityFloor: floor <= -1 ? undefined : floor,
-    decoding: {
-      temperature: bounded(c, 'generation.temperature', 0, 2, 0.7),
-      topK: bounded(c, 'generation.topK', 1, 1000, 50, true),
-      topP: bounded(c, 'generation.topP', 0, 1, 0.95),
-      maxTokens,
-    },
-    maxInputChars: bounded(c, 'maxInputCharacters', 100, 200_000, 20000, true),
-    inlineCompletion: c.get<boolean>('inlineCompletion.enabled', false),
-    customAttributes: c.get<string[]>('customAttributes', []),
+    decoding,
+    maxInputChars: get('maxInputCharacters'),
+    inlineCompletion: get('inlineCompletion.enabled'),
+    customAttributes: get('customAttributes'),
   };
-}
-
-/** A value the settings UI did not offer (hand-edited settings.json) falls back to the default. */
-function indexingAlgorithm(value: string): IndexingAlgorithm {
-  return (INDEXING_ALGORITHMS as ReadonlyArray<string>).includes(value) ? (value as IndexingAlgorithm) : DEFAULT_INDEXING_ALGORITHM;
 }

@@ -16,7 +16,6 @@
  *   was unreachable starts again by itself after `unavailableRetryMs` (doubling, at most 8 times).
  * - Typed progress events; onIdle runs when a run ends so the caller can release the model.
  */
-import * as path from 'node:path';
 import {
   abortError,
   DEFAULT_K,
@@ -28,7 +27,7 @@ import {
   type SelectionResult,
 } from '../core';
 import { FileLock, type FileLockOptions, type LockHandle } from '../storage/fileLock';
-import { INDEXING_LOCK_FILE, type ModelKey, type PreferenceMemory, type StoredPair } from '../storage/preferenceMemory';
+import type { ModelKey, PreferenceMemory, StoredPair } from '../storage/preferenceMemory';
 import { classifyIndexingError, errorMessage, type IndexingErrorClass } from './indexingErrors';
 
 /**
@@ -184,7 +183,8 @@ export class IndexingQueue {
   private disposed = false;
 
   constructor(private readonly options: IndexingQueueOptions) {
-    this.lock = new FileLock(path.join(options.memory.folder, INDEXING_LOCK_FILE), { purpose: 'indexing', ...options.lock });
+    // Ours, kept in the memory's folder so every window of the workspace finds the same one.
+    this.lock = options.memory.exclusiveLock('indexing', { purpose: 'indexing', ...options.lock });
   }
 
   get models(): ModelKey {

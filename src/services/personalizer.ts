@@ -19,6 +19,7 @@ import {
   type TextGenerator,
 } from '../core';
 import type { PreferenceMemory, StoredPair } from '../storage';
+import { PromptRetriever } from './retrieval';
 
 export interface PersonalizerSettings {
   readonly k: number;
@@ -81,7 +82,7 @@ const isAscii = (ch: string): boolean => ch.charCodeAt(0) < 0x80;
 const tokensFor = (ascii: number, other: number): number => Math.ceil(ascii / 3) + other;
 
 /** Chat template, instruction line and an attribute block of k names of up to 40 characters. */
-export function promptOverheadTokens(k: number): number {
+function promptOverheadTokens(k: number): number {
   return 64 + 14 * Math.max(0, k);
 }
 
@@ -152,7 +153,7 @@ function quote(s: string, n = 60): string {
   return `“${one.length > n ? `${one.slice(0, n - 1)}…` : one}”`;
 }
 
-export function explainRetrieval(r: RetrievalResult): string {
+function explainRetrieval(r: RetrievalResult): string {
   const best = r.neighbors[0];
   switch (r.source) {
     case 'nearest':
@@ -178,13 +179,17 @@ export interface GenerateOptions {
 }
 
 export class Personalizer {
+  private readonly retriever: PromptRetriever;
+
   constructor(
     private readonly memory: PreferenceMemory,
     private readonly embedder: Embedder,
     private readonly generator: TextGenerator,
     private settings: PersonalizerSettings,
     private readonly library: () => ReadonlyArray<string>,
-  ) {}
+  ) {
+    this.retriever = new PromptRetriever(memory);
+  }
 
   updateSettings(settings: PersonalizerSettings): void {
     this.settings = settings;
@@ -232,7 +237,7 @@ export class Personalizer {
   async retrieve(prompt: string, signal?: AbortSignal): Promise<Retrieval> {
     const [query] = await this.embedder.embed([prompt], signal);
     const s = this.settings;
-    const r = await this.memory.retrieve(query!, {
+    const r = await this.retriever.retrieve(query!, {
       mode: s.retrievalMode,
       m: s.neighbors,
       k: s.k,
@@ -249,8 +254,14 @@ export class Personalizer {
   async generate(prompt: string, options: GenerateOptions = {}): Promise<GeneratedText & { retrieval: Retrieval; maxTokens: number }> {
     const maxTokens = this.checkRequest(prompt, options.maxTokens);
     const retrieval = options.retrieval ?? (await this.retrieve(prompt, options.signal));
-    const generated = await this.generator.generate(prompt, retrieval.attributes, { ...this.settings.decoding, maxTokens }, options.onToken, options.signal);
+    const generated = await this.write(prompt, retrieval.attributes, maxTokens, options.onToken, options.signal);
     return { ...generated, retrieval, maxTokens };
+  }
+
+  /** The one place text is generated: the attributes injected, the decoding settings, the token limit. */
+  private write(prompt: string, attributes: ReadonlyArray<string>, maxTokens: number, onToken?: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
+    // 0: no limit set here, so the generator's own default applies.
+    return this.generator.generate(prompt, attributes, { ...this.settings.decoding, ...(maxTokens > 0 ? { maxTokens } : {}) }, onToken, signal);
   }
 
   /** Draft A uses the retrieved attributes; draft B explores a contrasting set, so the choice teaches something. */
@@ -258,7 +269,7 @@ export class Personalizer {
     this.checkInput(prompt, 'prompt');
     this.checkFits(prompt);
     const retrieval = await this.retrieve(prompt, signal);
-    const shown = new Map(attributeFrequencies(await this.memory.memoryItems()).map((f) => [f.attribute, f.count]));
+    const shown = new Map(attributeFrequencies(await this.retriever.items()).map((f) => [f.attribute, f.count]));
     const random = seededRandom(seed);
     const k = this.settings.k;
     const first = retrieval.attributes.length > 0 ? retrieval.attributes : exploratoryAttributes([], this.library(), k, random, shown);
@@ -270,7 +281,7 @@ export class Personalizer {
   }
 
   generateDraft(prompt: string, plan: DraftPlan, onToken: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
-    return this.generator.generate(prompt, plan.attributes, this.settings.decoding, onToken, signal);
+    return this.write(prompt, plan.attributes, this.checkRequest(prompt), onToken, signal);
   }
 
   /** Saves a choice durably (the log is fsynced before this resolves); the caller then kicks indexing. */

@@ -16,7 +16,6 @@ export interface DraftInfo {
 export interface QueueState {
   readonly pending: number;
   readonly running: boolean;
-  readonly done: number;
   readonly learned: number;
   readonly lastError?: string;
 }

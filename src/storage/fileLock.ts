@@ -51,7 +51,7 @@ export class LockTimeoutError extends Error {
   }
 }
 
-export class LockLostError extends Error {
+class LockLostError extends Error {
   constructor(lockPath: string) {
     super(`The lock ${lockPath} was taken over by another process (it was considered stale).`);
     this.name = 'LockLostError';
@@ -59,7 +59,7 @@ export class LockLostError extends Error {
 }
 
 /** True when a process with this pid exists (EPERM: it exists but belongs to someone else). */
-export function isProcessAlive(pid: number): boolean {
+function isProcessAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -15,8 +15,8 @@ import { modelKeyString, type PairEntry } from './memoryState';
 import { now, toSelectionInfo, toStored, type PreferenceMemory, type SelectionInfo, type StoredPair } from './preferenceMemory';
 import { checkAttributes, checkPairFields, checkSelectionFields, isValidId, LOG_SCHEMA_VERSION, Problems, type LogRecord, type SelectionRecord } from './records';
 
-export const EXPORT_FORMAT = 'exact-preferences';
-export const EXPORT_VERSION = 1;
+const EXPORT_FORMAT = 'exact-preferences';
+const EXPORT_VERSION = 1;
 
 /** What one import may hold. An export of 20,000 pairs with 2 selections of 768 dimensions each is about 1/3 of maxBytes. */
 export interface ImportLimits {
@@ -25,7 +25,7 @@ export interface ImportLimits {
   readonly maxSelectionsPerPair: number;
 }
 
-export const IMPORT_LIMITS: ImportLimits = {
+const IMPORT_LIMITS: ImportLimits = {
   maxBytes: 64 * 1024 * 1024,
   maxPairs: 20_000,
   maxSelectionsPerPair: 16,
@@ -75,7 +75,7 @@ export class ImportValidationError extends Error {
 }
 
 /** Content-derived id for imported pairs that come without one (re-importing does not duplicate). */
-export function contentId(prompt: string, chosen: string, rejected: string): string {
+function contentId(prompt: string, chosen: string, rejected: string): string {
   return 'h' + createHash('sha256').update(`${prompt}\u0000${chosen}\u0000${rejected}`).digest('hex').slice(0, 31);
 }
 
@@ -114,7 +114,7 @@ function megabytes(bytes: number): string {
 }
 
 /** The file's text, read up to the size limit only (a larger file is refused without reading it), BOM removed. */
-export async function readImportFile(file: string, maxBytes: number = IMPORT_LIMITS.maxBytes): Promise<string> {
+async function readImportFile(file: string, maxBytes: number = IMPORT_LIMITS.maxBytes): Promise<string> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, 'r');
@@ -212,7 +212,7 @@ export interface ValidPair extends StoredPair {
 }
 
 /** Validates an export file completely; throws ImportValidationError listing what is wrong. */
-export function validateExport(data: unknown, limits: ImportLimits = IMPORT_LIMITS): { pairs: ValidPair[]; duplicateIds: string[] } {
+function validateExport(data: unknown, limits: ImportLimits = IMPORT_LIMITS): { pairs: ValidPair[]; duplicateIds: string[] } {
   const p = new Problems();
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ImportValidationError(['file: must be a JSON object']);
   const d = data as Record<string, unknown>;

@@ -48,7 +48,7 @@ export interface AppendResult {
 const NL = 0x0a;
 const HEADER_PROBE_BYTES = 512;
 
-export function newHeader(): HeaderRecord & { logId: string } {
+function newHeader(): HeaderRecord & { logId: string } {
   return {
     v: LOG_SCHEMA_VERSION,
     type: 'header',

@@ -5,7 +5,7 @@
  *   index/          the vectra LocalIndex of prompt embeddings: a cache, rebuilt from the log
  *   memory.lock     cross-process lock around log appends and rewrites (held for milliseconds)
  *   index.lock      cross-process lock around index writes (held while index.json is rewritten)
- *   indexing.lock   held by the one background indexer working on this folder (see IndexingQueue)
+ *   <name>.lock     a lock another layer owns, handed out by exclusiveLock() (the indexing queue's)
  *
  * Writers (this process's calls, and other VS Code windows on the same workspace) are
  * serialized by in-process queues plus the lock files. Log appends never wait for an index
@@ -21,16 +21,13 @@ import {
   buildIndexEntries,
   DEFAULT_MIN_GAIN,
   DimensionMismatchError,
-  globalProfile,
   throwIfAborted,
   type Embedder,
-  retrieveAttributes,
   type MemoryItem,
   type PairSelection,
-  type RetrievalOptions,
-  type RetrievalResult,
   type SelectionResult,
 } from '../core';
+import { Mutex } from '../shared/mutex';
 import { FileLock, type FileLockOptions, type LockHandle } from './fileLock';
 import { JsonlLog, type JsonlLogDebug } from './jsonlLog';
 import { MemoryState, modelKeyString, type ModelKey, type PairEntry } from './memoryState';
@@ -38,6 +35,7 @@ import {
   checkAttributes,
   checkPairFields,
   checkSelectionFields,
+  copySelectionContent,
   decodeEmbedding,
   encodeEmbedding,
   LIMITS,
@@ -57,7 +55,6 @@ export const LOG_FILE = 'pairs.jsonl';
 export const INDEX_FOLDER = 'index';
 export const MEMORY_LOCK_FILE = 'memory.lock';
 export const INDEX_LOCK_FILE = 'index.lock';
-export const INDEXING_LOCK_FILE = 'indexing.lock';
 
 export interface PreferenceMemoryOptions {
   /** The scoring model and embedding model whose selections count as current. */
@@ -239,16 +236,6 @@ export class PairValidationError extends Error {
   }
 }
 
-/** Serializes async work inside one process (the lock file is not reentrant). */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
-
 export function now(): string {
   return new Date().toISOString();
 }
@@ -258,21 +245,7 @@ export function toStored(p: PairRecord): StoredPair {
 }
 
 export function toSelectionInfo(s: SelectionRecord): SelectionInfo {
-  return {
-    id: s.id,
-    attributes: [...s.attributes],
-    objective: s.objective,
-    baseObjective: s.baseObjective,
-    gain: s.gain,
-    steps: s.steps.map((x) => ({ ...x })),
-    model: s.model,
-    embeddingModel: s.embeddingModel,
-    scorer: { ...s.scorer },
-    algorithm: s.algorithm,
-    k: s.k,
-    durationMs: s.durationMs,
-    createdAt: s.createdAt,
-  };
+  return { id: s.id, ...copySelectionContent(s), attributes: [...s.attributes] };
 }
 
 /** Decoded embeddings per selection record (records are immutable once read). */
@@ -302,6 +275,8 @@ export class PreferenceMemory {
   private models: ModelKey;
   private readonly minGain: number;
   private derived: Derived | undefined;
+  /** Bumped whenever `derived` is dropped (see contentVersion). */
+  private contentGeneration = 0;
   private health = { invalidLines: 0, unsupportedRecords: 0, tornTailBytes: 0, repairedTails: 0 };
   private closed = false;
 
@@ -317,6 +292,17 @@ export class PreferenceMemory {
     this.index = new VectorIndex(path.join(folder, INDEX_FOLDER));
     this.lock = new FileLock(path.join(folder, MEMORY_LOCK_FILE), { purpose: 'memory', ...options.lock });
     this.indexLock = new FileLock(path.join(folder, INDEX_LOCK_FILE), { purpose: 'index', timeoutMs: 120_000, ...options.indexLock });
+  }
+
+  /**
+   * A cross-process lock owned by another layer and kept in this folder (the folder every window
+   * of the workspace shares), e.g. the indexing queue's `indexing`: `<name>.lock`. The memory's
+   * own lock names are refused, so such a lock can never be taken for the log or the index.
+   */
+  exclusiveLock(name: string, options: FileLockOptions = {}): FileLock {
+    const file = `${name}.lock`;
+    if (!/^[a-z][a-z0-9-]*$/u.test(name) || file === MEMORY_LOCK_FILE || file === INDEX_LOCK_FILE) throw new Error(`"${name}" cannot name a lock of another layer here.`);
+    return new FileLock(path.join(this.folder, file), options);
   }
 
   /** Opens (creating the folder if needed) and reads the log. Does not touch the index. */
@@ -337,6 +323,7 @@ export class PreferenceMemory {
     await this.mutex.run(async () => {
       this.models = { ...models };
       this.derived = undefined;
+      this.contentGeneration++;
     });
   }
 
@@ -377,18 +364,16 @@ export class PreferenceMemory {
       type: 'selection',
       id: randomUUID(),
       pairId: input.pairId,
-      attributes: [...r.attributes],
-      objective: r.objective,
-      baseObjective: r.baseObjective,
-      gain: r.gain,
-      steps: r.steps.map((s) => ({ attribute: s.attribute, marginalGain: s.marginalGain, objective: s.objective })),
-      model: models.model,
-      embeddingModel: models.embeddingModel,
-      scorer: { kind: input.scorerKind, calls: r.scorerCalls, scoredSequences: r.scoredSequences, objectiveEvaluations: r.objectiveEvaluations },
-      algorithm: input.algorithm,
-      k: input.k,
-      durationMs: input.durationMs,
-      createdAt: now(),
+      ...copySelectionContent({
+        ...r,
+        model: models.model,
+        embeddingModel: models.embeddingModel,
+        scorer: { kind: input.scorerKind, calls: r.scorerCalls, scoredSequences: r.scoredSequences, objectiveEvaluations: r.objectiveEvaluations },
+        algorithm: input.algorithm,
+        k: input.k,
+        durationMs: input.durationMs,
+        createdAt: now(),
+      }),
       embedding: encodeEmbedding(input.embedding),
     };
     const p = new Problems();
@@ -633,16 +618,12 @@ export class PreferenceMemory {
   }
 
   /**
-   * Algorithm 2 with the core's ranking (top1 / vote / similarity floor) over the index items in
-   * index order, so ties and zero vectors behave exactly as the core specifies. When no
-   * globalProfile is given, the profile of the indexed entries (k most frequent) is used below
-   * the floor. Throws the core's DimensionMismatchError when the query's length does not match.
+   * Changes whenever what indexEntries() returns may change (anything new in the log, or other
+   * current models), so a reader can keep what it built from the entries until then. Cheap: it
+   * reads only what was appended since the last call.
    */
-  async retrieve(query: ReadonlyArray<number>, options: RetrievalOptions = {}): Promise<RetrievalResult> {
-    const items = await this.memoryItems();
-    const dims = items[0]?.embedding.length;
-    if (dims !== undefined && dims !== query.length) throw new DimensionMismatchError(dims, query.length);
-    return retrieveAttributes(query, items, { ...options, globalProfile: options.globalProfile ?? globalProfile(items, options.k ?? 3) });
+  async contentVersion(): Promise<string> {
+    return this.read(() => String(this.contentGeneration));
   }
 
   // ---------------------------------------------------------------- for import / export (importExport.ts)
@@ -730,7 +711,10 @@ export class PreferenceMemory {
     this.health.invalidLines += r.invalidLines;
     this.health.unsupportedRecords += r.unsupportedRecords;
     this.health.tornTailBytes = r.tornTailBytes;
-    if (r.reset || r.records.length > 0) this.derived = undefined;
+    if (r.reset || r.records.length > 0) {
+      this.derived = undefined;
+      this.contentGeneration++;
+    }
   }
 
   private dimsFor(embeddingModel: string): number | undefined {

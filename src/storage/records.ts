@@ -82,6 +82,27 @@ export interface SelectionRecord {
   readonly embedding: EncodedEmbedding;
 }
 
+/** What a selection says, apart from its identity and embedding (records, views and exports share it). */
+export type SelectionContent = Omit<SelectionRecord, 'v' | 'type' | 'id' | 'pairId' | 'embedding'>;
+
+/** A deep copy of a selection's content: the one place its fields are listed. */
+export function copySelectionContent(s: SelectionContent): SelectionContent {
+  return {
+    attributes: [...s.attributes],
+    objective: s.objective,
+    baseObjective: s.baseObjective,
+    gain: s.gain,
+    steps: s.steps.map((st) => ({ attribute: st.attribute, marginalGain: st.marginalGain, objective: st.objective })),
+    model: s.model,
+    embeddingModel: s.embeddingModel,
+    scorer: { kind: s.scorer.kind, calls: s.scorer.calls, scoredSequences: s.scorer.scoredSequences, objectiveEvaluations: s.scorer.objectiveEvaluations },
+    algorithm: s.algorithm,
+    k: s.k,
+    durationMs: s.durationMs,
+    createdAt: s.createdAt,
+  };
+}
+
 export interface DeleteRecord {
   readonly v: number;
   readonly type: 'delete';

@@ -24,6 +24,7 @@ import { PROMPT_FORMATS } from '../../src/engines/promptFormat';
 import { classifyIndexingError } from '../../src/services/indexingErrors';
 import { IndexingQueue } from '../../src/services/indexingQueue';
 import { DraftRequests, rewritePrompt } from '../../src/services/personalizer';
+import { PromptRetriever } from '../../src/services/retrieval';
 import {
   exportToFile,
   FileLock,
@@ -312,10 +313,11 @@ describe('#12: the preference memory against bad input', () => {
       const store = () =>
         memory.storeSelection({ pairId: pairs[2]!.id, result: selection(['Formal']), embedding: resized.vector(pairs[2]!.prompt), scorerKind: 'fake', algorithm: 'greedy', k: 1, durationMs: 1 });
       await assert.rejects(store(), { name: 'DimensionMismatchError' });
-      await assert.rejects(memory.retrieve(resized.vector('query')), { name: 'DimensionMismatchError' });
+      const retriever = new PromptRetriever(memory);
+      await assert.rejects(retriever.retrieve(resized.vector('query')), { name: 'DimensionMismatchError' });
       assert.deepEqual(await memory.reembed(resized), { reembedded: 2, fromDims: 16, toDims: 24 });
       assert.notEqual(await store(), undefined);
-      const r = await memory.retrieve(resized.vector(pairs[0]!.prompt));
+      const r = await retriever.retrieve(resized.vector(pairs[0]!.prompt));
       assert.deepEqual(r.attributes, ['Vivid']);
       assert.equal((await memory.indexEntries()).length, 3);
       assert.deepEqual(await memory.reembed(resized), { reembedded: 0, fromDims: 24, toDims: 24 });

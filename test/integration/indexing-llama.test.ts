@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { greedySelect } from '../../src/core';
 import { LlamaScorer } from '../../src/engines/llama/llamaScorer';
 import { IndexingQueue } from '../../src/services/indexingQueue';
+import { PromptRetriever } from '../../src/services/retrieval';
 import { PreferenceMemory } from '../../src/storage';
 import { randomLlamaModelPath } from '../support/randomGguf';
 import { tempFolder } from '../support/storageFakes';
@@ -56,7 +57,7 @@ test('indexing with LlamaScorer stores the selections greedySelect computes with
       );
     }
     const [vector] = await scorer.embed([pairs[1]!.prompt]);
-    const retrieved = await memory.retrieve(vector!, { mode: 'top1' });
+    const retrieved = await new PromptRetriever(memory).retrieve(vector!, { mode: 'top1' });
     const entries = await memory.indexEntries();
     assert.deepEqual(entries.map((e) => e.pairId), indexable, 'entries with positive gain are indexed');
     assert.deepEqual(entries.map((e) => e.embedding.length), indexable.map(() => vector!.length));

@@ -96,6 +96,31 @@ describe('Personalizer on a real memory, embedder and Ollama-compatible server',
     assert.deepEqual(t.retrieval.attributes, selected.get(TRAVEL.prompt));
   });
 
+  // Kills the mutation "the generator drops the attributes" (or injects others): the raw prompt
+  // Ollama received must carry exactly the retrieved attributes block, written out here by hand.
+  test('the generation request carries exactly the retrieved attributes block, once, after the prompt', async () => {
+    const attributesIn = (raw: string): string[] => [...raw.matchAll(/^Attributes: <([^<>\n]*)>/gmu)].map((m) => m[1]!);
+    const lastGenerate = (): string => (server.requestsTo('/api/generate').at(-1)!.body as { prompt: string }).prompt;
+    const prompt = 'How do I make a quick tomato soup?';
+    const r = await personalizer().generate(prompt);
+    const expected = selected.get(COOKING.prompt)!;
+    assert.ok(expected.length > 0, 'the stored selection has attributes to carry');
+    assert.deepEqual(r.retrieval.attributes, expected);
+    const raw = lastGenerate();
+    assert.ok(raw.includes(`${prompt}\nAttributes: <${expected.join(', ')}>`), raw);
+    assert.deepEqual(attributesIn(raw), [expected.join(', ')]);
+    // Each draft carries its own plan's block: A the retrieved set, B the exploratory one.
+    const plans = await personalizer().planDrafts(prompt, undefined, 3);
+    for (const plan of plans) {
+      await personalizer().generateDraft(prompt, plan, () => undefined);
+      assert.deepEqual(attributesIn(lastGenerate()), [plan.attributes.join(', ')], plan.slot);
+    }
+    // With nothing to inject the prompt goes out without a block.
+    await personalizer().generate(prompt, { retrieval: { ...r.retrieval, attributes: [] } });
+    assert.deepEqual(attributesIn(lastGenerate()), []);
+    assert.ok(lastGenerate().includes(prompt));
+  });
+
   test('hitting the token limit is reported, and a larger limit for one call is passed through', async () => {
     const short = await personalizer({ decoding: { ...settings().decoding, maxTokens: 3 } }).generate('Tell me a long story about Lisbon.');
     assert.equal(short.stoppedAtLimit, true, `3 tokens cannot finish an answer: ${JSON.stringify(short.text)}`);

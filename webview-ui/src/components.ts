@@ -38,7 +38,7 @@ function append(node: Element, children: Children): void {
   for (const c of children) if (c !== undefined && c !== false) node.append(typeof c === 'string' ? document.createTextNode(c) : c);
 }
 
-export function icon(name: string): HTMLElement {
+function icon(name: string): HTMLElement {
   return el('span', { class: `codicon codicon-${name}`, attrs: { 'aria-hidden': 'true' } });
 }
 

@@ -60,15 +60,14 @@ import { checkModelFile, loadFailure, ModelFileError } from './modelFile';
 import { sampleToken, seededRandom } from './sampling';
 import { distributionReader, logitReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
 import { vocabularyEntryBytes } from './tokenBytes';
-
-export { ModelFileError } from './modelFile';
+import { Mutex } from '../../shared/mutex';
 
 /**
  * What a token the model rules out entirely (logit -Infinity, log p = -Infinity) contributes,
  * so that one such token does not make every attribute set tie at -Infinity. Every other
  * log-probability is used as it is, however low.
  */
-export const DEFAULT_LOG_PROB_FLOOR = -1000;
+const DEFAULT_LOG_PROB_FLOOR = -1000;
 
 /**
  * Scored tokens per evaluation call of a request with stopBelow: how often early stopping checks
@@ -250,19 +249,6 @@ export function llamaRuntime(gpu: 'auto' | false = false): Promise<Llama> {
   return p;
 }
 
-/** Serializes the engine's operations: they share the context's KV cache. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
-  }
-}
-
 interface PreparedSequence {
   readonly index: number;
   /** The request's tokens, cut after its first `prefixTokens` scored tokens when it asks for that. */
@@ -291,6 +277,7 @@ function compareTokens(a: ReadonlyArray<number>, b: ReadonlyArray<number>): numb
 
 export class LlamaEngine {
   readonly promptFormat: PromptFormat;
+  /** Serializes the engine's operations: they share the context's KV cache. */
   private readonly mutex = new Mutex();
   private readonly floor: number;
   private readonly scoreEnd: boolean;

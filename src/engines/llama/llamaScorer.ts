@@ -44,7 +44,6 @@ export interface LlamaScorerOptions {
 
 export type ModelMemoryPolicy = 'keep' | 'unloadAfterBatch';
 
-export const MODEL_MEMORY_POLICIES: ReadonlyArray<ModelMemoryPolicy> = ['keep', 'unloadAfterBatch'];
 
 interface Pending {
   readonly type: CallType;

@@ -1,9 +1,11 @@
 /**
- * Settings of the Ollama connection, their defaults, and how OLLAMA_HOST is read.
+ * Settings of the Ollama connection, their defaults, and how OLLAMA_HOST is read. Defaults that
+ * are also settings come from package.json (settingsManifest.ts).
  *
- * Decoding defaults are the paper's (EXACT §5, "For generations, we use sampling with temperature
- * 0.7, top-k=50, top-p=0.95, and max_new_tokens=200").
+ * The decoding defaults there are the paper's (EXACT §5, "For generations, we use sampling with
+ * temperature 0.7, top-k=50, top-p=0.95, and max_new_tokens=200").
  */
+import { numberDefault, stringDefault } from '../../shared/settingsManifest';
 
 export interface OllamaConfig {
   /** Base URL, e.g. http://127.0.0.1:11434. The client talks to this host and nothing else. */
@@ -30,16 +32,16 @@ export interface OllamaConfig {
   readonly maxResponseChars: number;
 }
 
-export const DEFAULT_OLLAMA_PORT = 11434;
+const DEFAULT_OLLAMA_PORT = 11434;
 
 export const OLLAMA_DEFAULTS = {
-  model: 'llama3.2:3b',
-  embeddingModel: '',
-  numCtx: 4096,
-  maxTokens: 200,
+  model: stringDefault('ollama.model'),
+  embeddingModel: stringDefault('ollama.embeddingModel'),
+  numCtx: numberDefault('ollama.contextLength'),
+  maxTokens: numberDefault('generation.maxTokens'),
   keepAlive: '10m',
-  requestTimeoutMs: 15_000,
-  firstTokenTimeoutMs: 300_000,
+  requestTimeoutMs: 1000 * numberDefault('ollama.requestTimeoutSeconds'),
+  firstTokenTimeoutMs: 1000 * numberDefault('ollama.loadTimeoutSeconds'),
   idleTimeoutMs: 60_000,
   streamDeadlineMs: 900_000,
   maxResponseChars: 400_000,
@@ -69,8 +71,12 @@ export function clampPositive(value: unknown, bounds: { readonly min: number; re
   return Math.min(bounds.max, Math.max(bounds.min, value));
 }
 
-/** The paper's decoding configuration. */
-export const PAPER_DECODING = { temperature: 0.7, topK: 50, topP: 0.95, maxTokens: 200 } as const;
+/** The paper's decoding configuration (the settings' defaults). */
+export const PAPER_DECODING = {
+  temperature: numberDefault('generation.temperature'),
+  topK: numberDefault('generation.topK'),
+  topP: numberDefault('generation.topP'),
+} as const;
 
 /**
  * The Ollama base URL from an OLLAMA_HOST-style value, following Ollama's own rules

@@ -220,7 +220,7 @@ export function missEstimate(entry: OllamaLogprob | undefined, floor: number, vo
 }
 
 /** The vocabulary size /api/show reports in model_info (`<arch>.vocab_size`, or the token list). */
-export function vocabularySize(modelInfo: Record<string, unknown>): number | undefined {
+function vocabularySize(modelInfo: Record<string, unknown>): number | undefined {
   for (const [k, v] of Object.entries(modelInfo)) {
     if (k.endsWith('.vocab_size') && typeof v === 'number' && v > 0) return v;
   }
@@ -242,7 +242,7 @@ interface Candidate {
 export type MatchRule = 'likeliest' | 'longest';
 
 /** Every candidate (the generated token and its alternatives) whose bytes start the response at `pos`. */
-export function matchingCandidates(entry: OllamaLogprob, response: Uint8Array, pos: number): Candidate[] {
+function matchingCandidates(entry: OllamaLogprob, response: Uint8Array, pos: number): Candidate[] {
   const generated = tokenBytes(entry);
   const out: Candidate[] = [];
   if (isPrefixAt(response, pos, generated)) out.push({ bytes: generated, logprob: entry.logprob, generated: true });
