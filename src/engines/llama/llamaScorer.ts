@@ -44,7 +44,6 @@ export interface LlamaScorerOptions {
 
 export type ModelMemoryPolicy = 'keep' | 'unloadAfterBatch';
 
-
 interface Pending {
   readonly type: CallType;
   resolve(value: unknown): void;
