@@ -137,7 +137,7 @@ export class ExactRuntime implements vscode.Disposable {
       k: s.k,
       retrievalMode: s.retrievalMode,
       neighbors: s.neighbors,
-      ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor } : {}),
+      ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor, abstention: { similarityFloor: s.similarityFloor } } : {}),
       decoding: s.decoding,
       maxInputChars: s.maxInputChars,
       ...(s.ollama.numCtx !== undefined ? { contextTokens: s.ollama.numCtx } : {}),
@@ -172,6 +172,7 @@ export class ExactRuntime implements vscode.Disposable {
         library: this.library(),
         k: this.settings.k,
         algorithm: this.settings.algorithm,
+        significance: this.settings.significance,
         onIdle: async () => {
           await selection.scorer.release?.();
           await this.refreshSnapshot();

@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
-import type { RetrievalMode } from '../core';
+import { DEFAULT_SIGNIFICANCE } from '../core';
 import type { OllamaConfig } from '../engines/ollama/config';
 import type { ScorerSetting } from '../engines/scorerSelection';
 import type { IndexingAlgorithm } from '../services/indexingQueue';
+import type { PersonalizerRetrievalMode } from '../services/personalizer';
 
 export interface ExactSettings {
   readonly ollama: Partial<OllamaConfig>;
@@ -10,7 +11,8 @@ export interface ExactSettings {
   readonly modelPath: string;
   readonly k: number;
   readonly algorithm: IndexingAlgorithm;
-  readonly retrievalMode: RetrievalMode;
+  readonly significance: number;
+  readonly retrievalMode: PersonalizerRetrievalMode;
   readonly neighbors: number;
   readonly similarityFloor: number | undefined;
   readonly decoding: { temperature: number; topK: number; topP: number; maxTokens: number };
@@ -36,7 +38,8 @@ export function readSettings(): ExactSettings {
     modelPath: c.get<string>('modelPath', ''),
     k: c.get<number>('attributesPerPrompt', 3),
     algorithm: c.get<IndexingAlgorithm>('indexing.algorithm', 'greedy'),
-    retrievalMode: c.get<RetrievalMode>('retrieval.mode', 'top1'),
+    significance: Math.max(0, c.get<number>('indexing.significance', DEFAULT_SIGNIFICANCE)),
+    retrievalMode: c.get<PersonalizerRetrievalMode>('retrieval.mode', 'abstain'),
     neighbors: c.get<number>('retrieval.neighbors', 5),
     // -1 is the lowest cosine: a floor there never triggers.
     similarityFloor: floor <= -1 ? undefined : floor,

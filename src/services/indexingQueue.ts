@@ -52,6 +52,8 @@ export interface IndexingQueueOptions {
   /** Default 'greedy' (Algorithm 1); 'lazy' is CELF. */
   readonly algorithm?: IndexingAlgorithm;
   readonly nonNegative?: boolean;
+  /** Chance-level test for each added attribute (selection.ts chanceLevel); undefined: off. */
+  readonly significance?: number;
   /** Lazy greedy's re-evaluation batch size. */
   readonly lazyBatchSize?: number;
   readonly retry?: RetryPolicy;
@@ -406,10 +408,11 @@ export class IndexingQueue {
     const o = this.options;
     const k = o.k ?? DEFAULT_K;
     const text = { prompt: pair.prompt, chosen: pair.chosen, rejected: pair.rejected };
+    const options = { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}), ...(o.significance !== undefined ? { significance: o.significance } : {}) };
     if ((o.algorithm ?? 'greedy') === 'lazy') {
-      return lazyGreedySelect(o.scorer, text, o.library, { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}), ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });
+      return lazyGreedySelect(o.scorer, text, o.library, { ...options, ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });
     }
-    return greedySelect(o.scorer, text, o.library, { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}) });
+    return greedySelect(o.scorer, text, o.library, options);
   }
 
   private async embed(prompt: string, signal: AbortSignal): Promise<number[]> {
