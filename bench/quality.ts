@@ -442,7 +442,7 @@ const perUser = users.map((u) => ({
   methods: Object.fromEntries(
     METHODS.map((m) => [
       m.id,
-      Object.fromEntries(SIZES.map((n) => [n, { gap: round(mean(perSeed(m.id, "gap", { groups: [groupOf.get(u.id)!], size: n }))) }])),
+      Object.fromEntries(SIZES.map((n) => [n, { gap: round(mean(perSeed(m.id, 'gap', { groups: [groupOf.get(u.id)!], size: n }))) }])),
     ]),
   ),
 }));

@@ -2,7 +2,7 @@
  * The local fallback embedder: used when no Ollama embedding model is configured or it is not
  * installed, so retrieval still works offline.
  *
- * Method (deterministic, no model, no network, no corpus statistics):
+ * Method (deterministic, no model, no network):
  *  1. Normalise: Unicode NFKC, lower case; words are runs of letters, marks and digits.
  *  2. Features, each hashed (FNV-1a, 32 bit) into one of `dimension` buckets with a sign taken
  *     from a second hash bit (the "hashing trick" with signed buckets, so collisions cancel on
@@ -17,6 +17,10 @@
  *     A feature's value is the square root of its summed weight: its share of the squared norm
  *     is its weight, and repetitions grow sub-linearly.
  *  3. L2-normalise. An empty or feature-less text gives the zero vector (cosine 0 to everything).
+ *
+ * The stored vectors use fixed weights. At retrieval, embedInCorpus multiplies each feature by
+ * its inverse document frequency over the user's own learned prompts (TermWeights), so openers
+ * and thanks that every prompt shares count for less than the words that tell prompts apart.
  *
  * It separates topics by shared vocabulary, not by meaning: synonyms without shared words or
  * stems look unrelated. The id names the method and dimension, so vectors from it are never
