@@ -59,7 +59,7 @@ const MODEL = option('model', FIXTURE_MODEL);
 const SEEDS = option('seeds', QUICK ? '1' : '1,2,3').split(',').map(Number);
 const LIBRARY_NAME = option('library', 'full');
 const LIBRARY: ReadonlyArray<string> = LIBRARY_NAME === 'core' ? CORE_ATTRIBUTES : ATTRIBUTE_NAMES;
-const DEFAULT_USERS = 'u01,u02,u06,u14,u13,u03,u04,u05,u09,u15,u16,u17,u18';
+const DEFAULT_USERS = 'u01,u02,u14,u13,u03,u04,u05,u15,u16,u17,u18';
 const USER_IDS = option('users', DEFAULT_USERS).split(',');
 const TRAIN_SHIFT = Number(option('train-shift', '15'));
 const TRAIN_OTHER = Number(option('train-other', '8'));

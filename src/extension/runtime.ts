@@ -172,7 +172,7 @@ export class ExactRuntime implements vscode.Disposable {
         library: this.library(),
         k: this.settings.k,
         algorithm: this.settings.algorithm,
-        significance: this.settings.significance,
+        ...(this.settings.significance !== undefined ? { significance: this.settings.significance } : {}),
         onIdle: async () => {
           await selection.scorer.release?.();
           await this.refreshSnapshot();

@@ -11,7 +11,8 @@ export interface ExactSettings {
   readonly modelPath: string;
   readonly k: number;
   readonly algorithm: IndexingAlgorithm;
-  readonly significance: number;
+  /** Chance-level test for selection; undefined: off (the paper's k attributes). */
+  readonly significance: number | undefined;
   readonly retrievalMode: PersonalizerRetrievalMode;
   readonly neighbors: number;
   readonly similarityFloor: number | undefined;
@@ -38,7 +39,7 @@ export function readSettings(): ExactSettings {
     modelPath: c.get<string>('modelPath', ''),
     k: c.get<number>('attributesPerPrompt', 3),
     algorithm: c.get<IndexingAlgorithm>('indexing.algorithm', 'greedy'),
-    significance: Math.max(0, c.get<number>('indexing.significance', DEFAULT_SIGNIFICANCE)),
+    significance: significanceSetting(c.get<number>('indexing.significance', DEFAULT_SIGNIFICANCE)),
     retrievalMode: c.get<PersonalizerRetrievalMode>('retrieval.mode', 'abstain'),
     neighbors: c.get<number>('retrieval.neighbors', 5),
     // -1 is the lowest cosine: a floor there never triggers.
@@ -53,4 +54,9 @@ export function readSettings(): ExactSettings {
     inlineCompletion: c.get<boolean>('inlineCompletion.enabled', false),
     customAttributes: c.get<string[]>('customAttributes', []),
   };
+}
+
+/** Negative turns the chance-level test off. */
+function significanceSetting(value: number): number | undefined {
+  return value < 0 ? undefined : value;
 }
