@@ -102,7 +102,8 @@ test('a stored selection is logged with its metadata, indexed, and retrieved the
       const r = await expectedSelection(p);
       const info = await store(memory, p.id, p.prompt, r);
       assert.deepEqual(info?.attributes, r.attributes);
-      if (r.gain > 0) items.push({ id: p.id, prompt: p.prompt, embedding: embedder.vector(p.prompt), attributes: r.attributes });
+      // Indexed: a positive gain, or a choice nothing explained (no attributes); neighbours carry the entry's gain.
+      if (r.gain > 0 || r.attributes.length === 0) items.push({ id: p.id, prompt: p.prompt, embedding: embedder.vector(p.prompt), attributes: r.attributes, gain: r.gain });
     }
     const sel = (await logLines(dir)).filter((l) => l.type === 'selection');
     assert.equal(sel.length, 4);
@@ -143,7 +144,7 @@ test('ties and zero vectors follow the core: storage (log) order wins, a zero ve
       await memory.recordPair({ id: s.id, prompt: s.prompt, chosen: 'c', rejected: 'r' });
       await store(memory, s.id, s.prompt, result(s.attrs, 1, 1), s.vector);
     }
-    const items: MemoryItem[] = specs.map((s) => ({ id: s.id, prompt: s.prompt, embedding: s.vector, attributes: s.attrs }));
+    const items: MemoryItem[] = specs.map((s) => ({ id: s.id, prompt: s.prompt, embedding: s.vector, attributes: s.attrs, gain: 1 }));
     // Tie between a and b: the first recorded wins.
     const tie = await memory.retrieve([2, 0, 0, 0]);
     assert.deepEqual(tie.attributes, ['Formal']);
