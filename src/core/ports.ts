@@ -37,6 +37,11 @@ export interface Embedder {
   /** Stable identifier (model name) stored with every vector it produced. */
   readonly id: string;
   embed(texts: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]>;
+  /**
+   * Optional: embeds texts with what the embedder learns from a corpus of the user's own
+   * prompts (e.g. term weights). Vectors are comparable only with others made from the same corpus.
+   */
+  embedInCorpus?(texts: ReadonlyArray<string>, corpus: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]>;
 }
 
 export interface GenerationOptions {

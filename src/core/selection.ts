@@ -27,6 +27,8 @@ export interface ScorerUsage {
  */
 class PairObjective {
   readonly usage: ScorerUsage = { scorerCalls: 0, scoredSequences: 0, objectiveEvaluations: 0 };
+  /** log p(y_w | x) and log p(y_l | x) once the empty set has been evaluated. */
+  base: BaseLikelihoods | undefined;
 
   constructor(
     private readonly scorer: LogLikelihoodScorer,
@@ -43,6 +45,8 @@ class PairObjective {
     const limit = prefixTokens === undefined ? {} : { prefixTokens };
     const scores = await this.score(sets.flatMap((attributes) => [this.request(attributes, 'chosen', limit), this.request(attributes, 'rejected', limit)]));
     this.usage.objectiveEvaluations += sets.length;
+    const plain = sets.findIndex((a) => a.length === 0);
+    if (plain >= 0 && prefixTokens === undefined) this.base = { chosen: scores[2 * plain]!, rejected: scores[2 * plain + 1]! };
     return sets.map((_, i) => scores[2 * i]! - scores[2 * i + 1]!);
   }
 
@@ -66,6 +70,7 @@ class PairObjective {
     if (withBase) {
       const [c, r] = await this.score([this.request([], 'chosen'), this.request([], 'rejected')]);
       base = c! - r!;
+      this.base = { chosen: c!, rejected: r! };
     }
     const order = sets.map((_, i) => i);
     if (priority !== undefined) order.sort((a, b) => priority[b]! - priority[a]! || a - b);
@@ -114,6 +119,32 @@ class PairObjective {
   }
 }
 
+export interface BaseLikelihoods {
+  /** log p(y_w | x), the plain prompt. */
+  readonly chosen: number;
+  /** log p(y_l | x). */
+  readonly rejected: number;
+}
+
+/**
+ * When is a marginal gain more than chance? An attribute line that has nothing to do with a
+ * pair still moves every token's log-probability a little, and the best of 14-42 such nudges
+ * is always positive: over a pair of responses it grows with how many nats the responses
+ * carry. We take that size from the pair itself, as s = sqrt(|log p(y_w | x)| + |log p(y_l | x)|)
+ * (a sum of per-token perturbations whose spread grows with each token's surprisal), and add
+ * an attribute only when its marginal gain exceeds `significance` x s. The test needs the
+ * winner's exact gain and the plain prompt's two log-likelihoods only, never the losing
+ * candidates' values (so a selection that only bounds them can apply it). The default
+ * `significance` is chosen by the planted-user benchmark (bench/quality.ts), which also
+ * reports how many planted and unplanted greedy steps each threshold keeps.
+ */
+export function chanceLevel(base: BaseLikelihoods, significance: number): number {
+  return significance * Math.sqrt(Math.abs(base.chosen) + Math.abs(base.rejected));
+}
+
+/** Chosen by bench/quality.ts on data seed 1 (the best grid point there; see bench/results/quality.md). */
+export const DEFAULT_SIGNIFICANCE = 0.25;
+
 export interface SelectionStep {
   readonly attribute: string;
   /** Delta(a | A) = J(A + a) - J(A). */
@@ -142,6 +173,8 @@ export interface SelectionResult extends ScorerUsage {
   /** J(A) - J(empty set), Eq. (12). */
   readonly gain: number;
   readonly steps: SelectionStep[];
+  /** The plain prompt's log-likelihoods (absent only when nothing was scored). */
+  readonly base?: BaseLikelihoods;
 }
 
 export interface SelectionOptions {
@@ -149,6 +182,11 @@ export interface SelectionOptions {
   readonly k?: number;
   /** B.1.2: only add an attribute whose marginal gain is strictly positive. */
   readonly nonNegative?: boolean;
+  /**
+   * Only add an attribute whose marginal gain exceeds chanceLevel(base, significance) (and 0):
+   * k becomes a maximum, and a pair nothing explains selects no attribute. Undefined: off.
+   */
+  readonly significance?: number;
   readonly signal?: AbortSignal;
   /**
    * Exact early stopping (PairObjective.best): the same selection, ties included, from fewer
@@ -156,6 +194,18 @@ export interface SelectionOptions {
    * round's J (the first round: library order), so the best tends to be found early.
    */
   readonly earlyStopping?: boolean;
+}
+
+/** The smallest marginal gain an attribute needs under these options (-Infinity: any). */
+function requiredGain(options: SelectionOptions, base: BaseLikelihoods | undefined): number {
+  let need = options.nonNegative === true ? 0 : Number.NEGATIVE_INFINITY;
+  if (options.significance !== undefined && base !== undefined) need = Math.max(need, 0, chanceLevel(base, options.significance));
+  return need;
+}
+
+/** Whether a marginal gain clears the bar (strictly: a tie with chance adds nothing). */
+function clears(gain: number, need: number): boolean {
+  return need === Number.NEGATIVE_INFINITY || gain > need;
 }
 
 export const DEFAULT_K = 3;
@@ -177,6 +227,7 @@ function result(
     baseObjective: base,
     gain: value - base,
     steps,
+    ...(objective.base !== undefined ? { base: objective.base } : {}),
     ...objective.usage,
   };
 }
@@ -210,7 +261,7 @@ async function greedyRounds(
     const found = await pick(candidates, chosen, base === undefined, round);
     if (base === undefined) current = base = found.base!;
     const marginalGain = found.value - current;
-    if (options.nonNegative === true && !(marginalGain > 0)) break;
+    if (!clears(marginalGain, requiredGain(options, objective.base))) break;
     chosen.push(candidates[found.best]!);
     current = found.value;
     steps.push({ attribute: candidates[found.best]!, marginalGain, objective: current });
@@ -322,7 +373,7 @@ export async function lazyGreedySelect(
       queue.sort(order);
       const top = queue[0]!;
       if (top.round === round) {
-        if (options.nonNegative === true && !(top.bound > 0)) return result(objective, base, steps);
+        if (!clears(top.bound, requiredGain(options, objective.base))) return result(objective, base, steps);
         queue.shift();
         const attribute = library[top.index]!;
         chosen.push(attribute);

@@ -124,8 +124,8 @@ export class ProfilePanel implements vscode.Disposable {
       const report = await personalizer.leaveOneOutAccuracy(selection.scorer);
       this.accuracyCache = {
         key,
-        value: { accuracy: report.accuracy, improved: report.improved, total: report.total },
-        note: `Leave-one-out over your learned prompts, scored with ${selection.kind}: each prompt's attributes are retrieved from the others (${this.runtime.settings.retrievalMode}).`,
+        value: { accuracy: report.accuracy, improved: report.improved, harmed: report.harmed, total: report.total },
+        note: `Leave-one-out over every analysed choice, scored with ${selection.kind}: each one's attributes are retrieved from the other prompts as a request would be (${this.runtime.settings.retrievalMode}); an empty injection counts as not widening.`,
       };
     } catch (e) {
       this.accuracyCache = { key, value: null, note: `Modeling accuracy could not be computed: ${errorText(e)}` };

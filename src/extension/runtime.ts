@@ -160,7 +160,7 @@ export class ExactRuntime implements Disposable {
       k: s.k,
       retrievalMode: s.retrievalMode,
       neighbors: s.neighbors,
-      ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor } : {}),
+      ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor, abstention: { similarityFloor: s.similarityFloor } } : {}),
       decoding: s.decoding,
       maxInputChars: s.maxInputChars,
       ...(s.ollama.numCtx !== undefined ? { contextTokens: s.ollama.numCtx } : {}),
@@ -213,6 +213,7 @@ export class ExactRuntime implements Disposable {
         library: this.library(),
         k: this.settings.k,
         algorithm: this.settings.algorithm,
+        ...(this.settings.significance !== undefined ? { significance: this.settings.significance } : {}),
         onIdle: async () => {
           // Capping memory: the scorer's worker thread goes too (about 50 MB in bench/results/memory.md).
           await selection.scorer.release?.(this.settings.indexingMemory === 'unloadAfterBatch');

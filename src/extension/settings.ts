@@ -3,11 +3,11 @@
  * a value of the wrong type or outside its enum falls back to the default, a number outside its
  * bounds is clamped to them. The editor supplies the values through a ConfigurationSource.
  */
-import type { RetrievalMode } from '../core';
 import type { OllamaConfig } from '../engines/ollama/config';
 import type { ModelMemoryPolicy } from '../engines/llama/llamaScorer';
 import type { ScorerSetting } from '../engines/scorerSelection';
 import type { IndexingAlgorithm } from '../services/indexingQueue';
+import type { PersonalizerRetrievalMode } from '../services/personalizer';
 import { settingSchema, type SettingKey } from '../shared/settingsManifest';
 
 /** The user's value of a setting (key without `exact.`), undefined when unset. */
@@ -39,6 +39,7 @@ export const SETTING_KINDS = {
   modelPath: 'string',
   'indexing.algorithm': 'string',
   'indexing.memory': 'string',
+  'indexing.significance': 'number',
   maxInputCharacters: 'number',
   'inlineCompletion.enabled': 'boolean',
 } as const satisfies Record<SettingKey, Kind>;
@@ -53,7 +54,9 @@ export interface ExactSettings {
   readonly algorithm: IndexingAlgorithm;
   /** How long the in-process scorer holds its model: for the whole learning run, or one batch. */
   readonly indexingMemory: ModelMemoryPolicy;
-  readonly retrievalMode: RetrievalMode;
+  /** Chance-level test for selection; undefined: off (the paper's k attributes). */
+  readonly significance: number | undefined;
+  readonly retrievalMode: PersonalizerRetrievalMode;
   readonly neighbors: number;
   readonly similarityFloor: number | undefined;
   readonly decoding: { temperature: number; topK: number; topP: number; maxTokens: number };
@@ -110,7 +113,8 @@ export function readSettings(source: ConfigurationSource): ExactSettings {
     k: get('attributesPerPrompt'),
     algorithm: get('indexing.algorithm') as IndexingAlgorithm,
     indexingMemory: get('indexing.memory') as ModelMemoryPolicy,
-    retrievalMode: get('retrieval.mode') as RetrievalMode,
+    significance: significanceSetting(get('indexing.significance')),
+    retrievalMode: get('retrieval.mode') as PersonalizerRetrievalMode,
     neighbors: get('retrieval.neighbors'),
     // -1 is the lowest cosine: a floor there never triggers.
     similarityFloor: floor <= -1 ? undefined : floor,
@@ -119,4 +123,9 @@ export function readSettings(source: ConfigurationSource): ExactSettings {
     inlineCompletion: get('inlineCompletion.enabled'),
     customAttributes: get('customAttributes'),
   };
+}
+
+/** Negative turns the chance-level test off. */
+function significanceSetting(value: number): number | undefined {
+  return value < 0 ? undefined : value;
 }

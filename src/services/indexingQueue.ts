@@ -72,6 +72,8 @@ export interface IndexingQueueOptions {
   /** Default DEFAULT_INDEXING_ALGORITHM. */
   readonly algorithm?: IndexingAlgorithm;
   readonly nonNegative?: boolean;
+  /** Chance-level test for each added attribute (selection.ts chanceLevel); undefined: off. */
+  readonly significance?: number;
   /** Lazy greedy's re-evaluation batch size. */
   readonly lazyBatchSize?: number;
   readonly retry?: RetryPolicy;
@@ -470,7 +472,7 @@ export class IndexingQueue {
     const o = this.options;
     const k = o.k ?? DEFAULT_K;
     const text = { prompt: pair.prompt, chosen: pair.chosen, rejected: pair.rejected };
-    const common = { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}) };
+    const common = { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}), ...(o.significance !== undefined ? { significance: o.significance } : {}) };
     switch (o.algorithm ?? DEFAULT_INDEXING_ALGORITHM) {
       case 'lazy':
         return lazyGreedySelect(o.scorer, text, o.library, { ...common, ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });

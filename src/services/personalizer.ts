@@ -5,9 +5,15 @@
  */
 import {
   attributeFrequencies,
+  decideInjection,
+  globalProfile,
   exploratoryAttributes,
   modelingAccuracy,
   retrieveAttributes,
+  type AbstentionOptions,
+  type AbstentionReason,
+  type InjectionDecision,
+  type MemoryItem,
   seededRandom,
   topicModes,
   type Embedder,
@@ -21,9 +27,14 @@ import {
 import type { PreferenceMemory, StoredPair } from '../storage';
 import { PromptRetriever } from './retrieval';
 
+/** The paper's top-1, a top-m vote, or retrieval that can abstain (core/abstention.ts). */
+export type PersonalizerRetrievalMode = RetrievalMode | 'abstain';
+
 export interface PersonalizerSettings {
   readonly k: number;
-  readonly retrievalMode: RetrievalMode;
+  readonly retrievalMode: PersonalizerRetrievalMode;
+  /** Thresholds of the 'abstain' mode (core defaults where absent). */
+  readonly abstention?: AbstentionOptions;
   readonly neighbors: number;
   /** Below this best similarity the global profile is used (undefined: no floor). */
   readonly similarityFloor?: number;
@@ -37,6 +48,8 @@ export interface PersonalizerSettings {
 export interface Retrieval extends RetrievalResult {
   /** One sentence for the user: where the attributes came from. */
   readonly why: string;
+  /** Why the nearest prompt's attributes were not used ('abstain' mode). */
+  readonly reason?: AbstentionReason;
 }
 
 export interface DraftPlan {
@@ -169,6 +182,25 @@ function explainRetrieval(r: RetrievalResult): string {
   }
 }
 
+/** The user-facing sentence for an abstaining retrieval: what was injected, and why. */
+function explainDecision(d: InjectionDecision): string {
+  const best = d.neighbors[0];
+  const nearest = best === undefined ? '' : ` ${quote(best.prompt)} (similarity ${best.similarity.toFixed(2)})`;
+  const because: Record<AbstentionReason, string> = {
+    'no-entries': 'there is no learned prompt to compare with yet',
+    dissimilar: `no past prompt is similar enough (best${nearest})`,
+    disagree: `your most similar past prompts disagree about the style (nearest${nearest})`,
+    weak: `the attributes of your most similar past prompt${nearest} barely explained your choice there`,
+    unexplained: `no attribute explained your choice on your most similar past prompt${nearest}`,
+  };
+  if (d.source === 'nearest') return `From your most similar past prompt${nearest}.`;
+  const why = because[d.reason ?? 'no-entries'];
+  if (d.source === 'profile') return `Your overall profile's most consistent attributes, because ${why}.`;
+  if (d.reason === 'unexplained') return `No attributes: ${why}, so the prompt is sent as it is.`;
+  if (d.reason === 'no-entries') return 'No preferences learned yet: choose between drafts to teach EXACT your style.';
+  return `No attributes: ${why}, and no attribute is in most of your learned choices, so the prompt is sent as it is.`;
+}
+
 export interface GenerateOptions {
   readonly onToken?: (text: string) => void;
   readonly signal?: AbortSignal;
@@ -235,8 +267,12 @@ export class Personalizer {
 
   /** Algorithm 2, step 1: embed the prompt and retrieve attributes from the memory. */
   async retrieve(prompt: string, signal?: AbortSignal): Promise<Retrieval> {
-    const [query] = await this.embedder.embed([prompt], signal);
     const s = this.settings;
+    if (s.retrievalMode === 'abstain') {
+      const { query, items } = await this.comparable(prompt, await this.memory.memoryItems(), signal);
+      return this.decide(query, items);
+    }
+    const [query] = await this.embedder.embed([prompt], signal);
     const r = await this.retriever.retrieve(query!, {
       mode: s.retrievalMode,
       m: s.neighbors,
@@ -262,6 +298,33 @@ export class Personalizer {
   private write(prompt: string, attributes: ReadonlyArray<string>, maxTokens: number, onToken?: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
     // 0: no limit set here, so the generator's own default applies.
     return this.generator.generate(prompt, attributes, { ...this.settings.decoding, ...(maxTokens > 0 ? { maxTokens } : {}) }, onToken, signal);
+  }
+
+  private decide(query: ReadonlyArray<number>, items: ReadonlyArray<MemoryItem>): Retrieval {
+    const d = decideInjection(query, items, { ...this.settings.abstention, k: this.settings.k });
+    const source = d.source === 'profile' ? 'global' : d.source;
+    return { attributes: d.attributes, source, neighbors: d.neighbors, why: explainDecision(d), ...(d.reason !== undefined ? { reason: d.reason } : {}) };
+  }
+
+  private corpusCache: { key: string; vectors: number[][] } | undefined;
+
+  /**
+   * The query's vector and the items with vectors it can be compared with. An embedder that
+   * learns from the user's prompts (embedInCorpus) re-embeds the stored prompts with what it
+   * learned from them (memoized until the entries change); others use the stored vectors.
+   */
+  private async comparable(prompt: string, items: ReadonlyArray<MemoryItem>, signal?: AbortSignal): Promise<{ query: number[]; items: MemoryItem[] }> {
+    const e = this.embedder;
+    if (e.embedInCorpus === undefined) {
+      const [query] = await e.embed([prompt], signal);
+      return { query: query!, items: [...items] };
+    }
+    const corpus = items.map((it) => it.prompt);
+    const key = JSON.stringify([e.id, items.map((it) => it.id), corpus]);
+    if (this.corpusCache?.key !== key) this.corpusCache = { key, vectors: await e.embedInCorpus(corpus, corpus, signal) };
+    const [query] = await e.embedInCorpus([prompt], corpus, signal);
+    const vectors = this.corpusCache.vectors;
+    return { query: query!, items: items.map((it, i) => ({ ...it, embedding: vectors[i]! })) };
   }
 
   /** Draft A uses the retrieved attributes; draft B explores a contrasting set, so the choice teaches something. */
@@ -298,27 +361,31 @@ export class Personalizer {
   }
 
   /**
-   * C.5.2 modeling accuracy, leave-one-out over the learned pairs: each pair's attributes are
-   * retrieved from the others, and it counts when they widen its preferred-vs-rejected gap.
+   * C.5.2 modeling accuracy, leave-one-out over every analysed choice (not only those in the
+   * index): each choice's attributes are retrieved from the other entries (those of the same
+   * prompt left out too) by the same path a request takes, and it counts when they widen its
+   * preferred-vs-rejected gap; an empty injection counts as not widening. `harmed` counts the
+   * injections that narrowed the gap.
    */
   async leaveOneOutAccuracy(scorer: LogLikelihoodScorer, signal?: AbortSignal) {
-    const entries = await this.memory.indexEntries();
     const items = await this.memory.memoryItems();
-    const pairs = await this.memory.listPairs();
-    const byId = new Map(pairs.map((p) => [p.id, p]));
-    const held = entries.filter((e) => byId.has(e.pairId));
+    const analysed = (await this.memory.listPairs()).filter((p) => p.status === 'selected');
     const s = this.settings;
-    return modelingAccuracy(
+    const report = await modelingAccuracy(
       scorer,
-      held.map((e) => byId.get(e.pairId)!),
-      (_pair, i) =>
-        retrieveAttributes(
-          held[i]!.embedding,
-          items.filter((it) => it.id !== held[i]!.pairId),
-          { mode: s.retrievalMode, m: s.neighbors, k: s.k },
-        ).attributes,
+      analysed,
+      async (pair) => {
+        const others = items.filter((it) => it.prompt !== pair.prompt);
+        if (s.retrievalMode === 'abstain') {
+          const { query, items: comparable } = await this.comparable(pair.prompt, others, signal);
+          return this.decide(query, comparable).attributes;
+        }
+        const [query] = await this.embedder.embed([pair.prompt], signal);
+        return retrieveAttributes(query!, others, { mode: s.retrievalMode, m: s.neighbors, k: s.k, ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor } : {}), globalProfile: globalProfile(others, s.k) }).attributes;
+      },
       signal,
     );
+    return report;
   }
 }
 

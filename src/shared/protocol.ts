@@ -38,7 +38,8 @@ export interface ProfileData {
   readonly frequencies: { attribute: string; count: number; share: number }[];
   readonly modes: { label: string; size: number; attributes: { attribute: string; count: number }[] }[];
   readonly entries: ProfileEntry[];
-  readonly accuracy: { accuracy: number; improved: number; total: number } | null;
+  /** Leave-one-out over every analysed choice; harmed: injections that narrowed the gap. */
+  readonly accuracy: { accuracy: number; improved: number; harmed: number; total: number } | null;
   readonly accuracyNote: string;
   readonly library: { name: string; description: string; custom: boolean }[];
   readonly pending: number;

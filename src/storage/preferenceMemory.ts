@@ -614,7 +614,8 @@ export class PreferenceMemory {
 
   /** The index as the core's MemoryItem list (for profile views, topic modes). */
   async memoryItems(): Promise<MemoryItem[]> {
-    return (await this.indexEntries()).map((e) => ({ id: e.pairId, prompt: e.prompt, embedding: e.embedding, attributes: e.attributes }));
+    // An override is the user's own statement: never weak.
+    return (await this.indexEntries()).map((e) => ({ id: e.pairId, prompt: e.prompt, embedding: e.embedding, attributes: e.attributes, gain: e.overridden ? Number.POSITIVE_INFINITY : e.gain }));
   }
 
   /**

@@ -27,7 +27,14 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
   const chosen = new Map<string, 'short' | 'long'>();
 
   before(async () => {
-    exact = await startExactSession({ screenshotPrefix: 'exact', files: { 'notes.md': `${COOKING_PARAGRAPH}\n\n${TRAVEL_PARAGRAPH}\n` } });
+    // This scenario checks the paper's path end to end (the rewrite names its nearest past prompt), so it
+    // pins top-1 retrieval and k = 3 attributes per choice (no chance-level stopping); the default path is covered by
+    // test/integration/personalizer.test.ts on the same model.
+    exact = await startExactSession({
+      screenshotPrefix: 'exact',
+      files: { 'notes.md': `${COOKING_PARAGRAPH}\n\n${TRAVEL_PARAGRAPH}\n` },
+      settings: { 'exact.retrieval.mode': 'top1', 'exact.indexing.significance': -1 },
+    });
     ({ wb, workspace } = exact);
   });
 

@@ -106,7 +106,8 @@ test('a stored selection is logged with its metadata and indexed with its prompt
       const r = await expectedSelection(p);
       const info = await store(memory, p.id, p.prompt, r);
       assert.deepEqual(info?.attributes, r.attributes);
-      if (r.gain > 0) items.push({ id: p.id, embedding: embedder.vector(p.prompt), attributes: r.attributes });
+      // Indexed: a positive gain, or a choice nothing explained (no attributes).
+      if (r.gain > 0 || r.attributes.length === 0) items.push({ id: p.id, embedding: embedder.vector(p.prompt), attributes: r.attributes });
     }
     const sel = (await logLines(dir)).filter((l) => l.type === 'selection');
     assert.equal(sel.length, 4);

@@ -79,6 +79,7 @@ function entryRow(e: ProfileEntry): HTMLElement {
           'div',
           { class: 'tags' },
           ...e.attributes.map((a) => tag(a)),
+          e.attributes.length === 0 && e.unusedBecause === undefined ? el('span', { class: 'muted' }, 'none: no attribute explained this choice, so similar prompts get none') : '',
           e.edited ? el('span', { class: 'muted' }, ' (edited by you)') : '',
           e.unusedBecause !== undefined ? el('div', { class: 'muted unused' }, e.unusedBecause) : '',
         );
@@ -137,7 +138,12 @@ function render(): void {
   }
   const d = data;
   const accuracy = d.accuracy
-    ? el('p', { attrs: { id: 'accuracy' } }, `Injected attributes widen the preferred-vs-rejected gap on ${d.accuracy.improved} of ${d.accuracy.total} held-out choices (${Math.round(100 * d.accuracy.accuracy)}%). `, el('span', { class: 'muted' }, d.accuracyNote))
+    ? el(
+        'p',
+        { attrs: { id: 'accuracy' } },
+        `Injected attributes widen the preferred-vs-rejected gap on ${d.accuracy.improved} of ${d.accuracy.total} held-out choices (${Math.round(100 * d.accuracy.accuracy)}%) and narrow it on ${d.accuracy.harmed} (harm ${Math.round((100 * d.accuracy.harmed) / Math.max(1, d.accuracy.total))}%). `,
+        el('span', { class: 'muted' }, d.accuracyNote),
+      )
     : el('p', { class: 'muted', attrs: { id: 'accuracy' } }, d.accuracyNote);
   root.replaceChildren(
     el('h1', {}, 'Your attribute profile'),
