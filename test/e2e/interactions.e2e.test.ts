@@ -277,4 +277,8 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     await wb.screenshot('13-imported');
     assert.ok(existsSync(exported));
   });
+
+  it('the browser reported no Content-Security-Policy violation in the workbench or the webviews', () => {
+    assert.deepEqual(wb.cspViolations, []);
+  });
 });

@@ -1,27 +1,14 @@
 /**
  * Our small UI components. They are the only place that touches @vscode/webview-ui-toolkit
  * (archived upstream), so moving to another component library changes this file alone.
+ *
+ * The toolkit's tag, badge and progress ring are not used: their templates carry `style`
+ * attributes, which our Content-Security-Policy refuses (no inline styles). Tag, badge and
+ * spinner below are plain elements styled by styles.css.
  */
-import {
-  provideVSCodeDesignSystem,
-  vsCodeBadge,
-  vsCodeButton,
-  vsCodeDivider,
-  vsCodeProgressRing,
-  vsCodeTag,
-  vsCodeTextArea,
-  vsCodeTextField,
-} from '@vscode/webview-ui-toolkit';
+import { provideVSCodeDesignSystem, vsCodeButton, vsCodeDivider, vsCodeTextArea, vsCodeTextField } from '@vscode/webview-ui-toolkit';
 
-provideVSCodeDesignSystem().register(
-  vsCodeButton(),
-  vsCodeTextArea(),
-  vsCodeTextField(),
-  vsCodeTag(),
-  vsCodeBadge(),
-  vsCodeDivider(),
-  vsCodeProgressRing(),
-);
+provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeTextArea(), vsCodeTextField(), vsCodeDivider());
 
 type Children = (Node | string | undefined | false)[];
 
@@ -98,13 +85,13 @@ export function textField(options: { placeholder?: string; id?: string; maxLengt
 }
 
 export function tag(text: string, title?: string): HTMLElement {
-  const t = el('vscode-tag' as 'span', {}, text);
+  const t = el('span', { class: 'tag' }, text);
   if (title) t.title = title;
   return t;
 }
 
 export function badge(text: string): HTMLElement {
-  return el('vscode-badge' as 'span', {}, text);
+  return el('span', { class: 'badge' }, text);
 }
 
 export function divider(): HTMLElement {
@@ -112,5 +99,5 @@ export function divider(): HTMLElement {
 }
 
 export function spinner(): HTMLElement {
-  return document.createElement('vscode-progress-ring');
+  return el('span', { class: 'codicon codicon-loading codicon-modifier-spin', attrs: { 'aria-hidden': 'true' } });
 }
