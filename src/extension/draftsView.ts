@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { parseWebviewMessage, type HostToWebview, type QueueState, type WebviewToHost } from '../shared/protocol';
+import { parseWebviewMessage, type DraftsSnapshot, type HostToWebview, type QueueState, type WebviewToHost } from '../shared/protocol';
 import { isAbort, showError } from './errors';
 import { errorText, type ExactRuntime, type QueueSnapshot } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
@@ -8,6 +8,10 @@ import { webviewHtml, webviewOptions } from './webviewHtml';
 export function queueState(s: QueueSnapshot): QueueState {
   return { pending: s.pending, running: s.running, done: s.position, learned: s.learned, ...(s.lastError ? { lastError: s.lastError } : {}) };
 }
+
+/** The latest drafts and their prompt, kept in the workspace state so that a reloaded view can still show and choose them. */
+type CurrentDrafts = { -readonly [K in keyof DraftsSnapshot]: DraftsSnapshot[K] } & { readonly prompt: string };
+const CURRENT_DRAFTS_KEY = 'exact.drafts.current';
 
 /** The drafts view: two drafts for a prompt, the user's choice recorded durably, then learned from. */
 export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -17,12 +21,36 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
   /** The prompt of each request, so a choice is recorded for what was actually generated. */
   private readonly requests = new Map<string, string>();
   private readonly disposables: vscode.Disposable[] = [];
+  /** What a (re)loading view is sent: tokens posted while the view was hidden never reached it. */
+  private current: CurrentDrafts | undefined;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly runtime: ExactRuntime,
+    private readonly workspaceState?: vscode.Memento,
   ) {
     this.disposables.push(runtime.onSnapshot((s) => this.post({ type: 'queue', queue: queueState(s) })));
+    const saved = workspaceState?.get<CurrentDrafts>(CURRENT_DRAFTS_KEY);
+    if (saved !== undefined) {
+      // A generation the previous window did not finish ended with it.
+      this.current = { ...saved, running: false, stopped: saved.stopped || saved.running };
+      this.requests.set(saved.requestId, saved.prompt);
+    }
+  }
+
+  private setCurrent(next: CurrentDrafts | undefined): void {
+    this.current = next;
+    void this.workspaceState?.update(CURRENT_DRAFTS_KEY, next);
+  }
+
+  /** Saves a change to `current` (tokens are saved with their draft's end, not one by one). */
+  private saveCurrent(c: CurrentDrafts): void {
+    if (this.current === c) this.setCurrent(c);
+  }
+
+  private forget(requestId: string): void {
+    this.requests.delete(requestId);
+    if (this.current?.requestId === requestId) this.setCurrent(undefined);
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -54,9 +82,12 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
 
   private async handle(msg: WebviewToHost): Promise<void> {
     switch (msg.type) {
-      case 'ready':
-        this.post({ type: 'init', prompt: selectedText(), trusted: this.runtime.trusted, queue: queueState(await this.runtime.refreshSnapshot()) });
+      case 'ready': {
+        const queue = queueState(await this.runtime.refreshSnapshot());
+        const current = this.current === undefined ? {} : { current: snapshotOf(this.current) };
+        this.post({ type: 'init', prompt: selectedText(), trusted: this.runtime.trusted, queue, ...current });
         break;
+      }
       case 'generate':
         await this.generate(msg.prompt);
         break;
@@ -67,7 +98,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
         await this.choose(msg.requestId, msg.preferredText, msg.rejectedText);
         break;
       case 'skip':
-        this.requests.delete(msg.requestId);
+        this.forget(msg.requestId);
         break;
       case 'insert':
         await insertIntoEditor(msg.text);
@@ -86,6 +117,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       return;
     }
     this.generation?.abort();
+    this.setCurrent(undefined); // the view drops earlier drafts when it asks for new ones
     const controller = new AbortController();
     this.generation = controller;
     const requestId = randomUUID();
@@ -93,7 +125,10 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       const personalizer = await this.runtime.personalizer();
       const plans = await personalizer.planDrafts(prompt, controller.signal);
       this.requests.set(requestId, prompt);
-      this.post({ type: 'draftsStarted', requestId, drafts: plans.map((p) => ({ slot: p.slot, attributes: p.attributes, why: p.why })) });
+      const drafts = plans.map((p) => ({ slot: p.slot, attributes: p.attributes, why: p.why }));
+      const current: CurrentDrafts = { requestId, prompt, drafts, texts: {}, done: [], cut: [], running: true, stopped: false };
+      this.setCurrent(current);
+      this.post({ type: 'draftsStarted', requestId, drafts });
       this.runtime.output.info(`Drafts for "${prompt.slice(0, 60)}": ${plans.map((p) => `${p.slot}=[${p.attributes.join(', ')}]`).join(' ')}`);
       let stopped = false;
       for (const plan of plans) {
@@ -102,6 +137,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
         try {
           ({ text, stoppedAtLimit } = await personalizer.generateDraft(prompt, plan, (t) => {
             text += t;
+            current.texts[plan.slot] = text;
             this.post({ type: 'draftToken', requestId, slot: plan.slot, text: t });
           }, controller.signal));
         } catch (e) {
@@ -109,10 +145,18 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
           stopped = true;
         }
         this.post({ type: 'draftDone', requestId, slot: plan.slot, text, stoppedAtLimit });
+        current.texts[plan.slot] = text;
+        current.done.push(plan.slot);
+        if (stoppedAtLimit) current.cut.push(plan.slot);
+        this.saveCurrent(current);
         if (stopped) break;
       }
+      current.running = false;
+      current.stopped = stopped;
+      this.saveCurrent(current);
       this.post({ type: 'draftsFinished', requestId, stopped });
     } catch (e) {
+      if (this.current?.requestId === requestId) this.setCurrent(undefined);
       this.post({ type: 'draftsFailed', requestId, message: errorText(e) });
       void showError(e, this.runtime.output, 'Could not generate drafts. ');
     } finally {
@@ -129,7 +173,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
     try {
       const personalizer = await this.runtime.personalizer();
       const pair = await personalizer.recordChoice(prompt, preferred, rejected);
-      this.requests.delete(requestId);
+      this.forget(requestId);
       this.post({ type: 'choiceSaved', requestId, pairId: pair.id });
       this.runtime.output.info(`Recorded choice ${pair.id}.`);
     } catch (e) {
@@ -143,6 +187,10 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
     this.generation?.abort();
     for (const d of this.disposables) d.dispose();
   }
+}
+
+function snapshotOf(c: CurrentDrafts): DraftsSnapshot {
+  return { requestId: c.requestId, drafts: c.drafts, texts: c.texts, done: c.done, cut: c.cut, running: c.running, stopped: c.stopped };
 }
 
 function selectedText(): string {

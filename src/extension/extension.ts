@@ -9,7 +9,7 @@ import { IndexingStatus } from './statusBar';
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('EXACT', { log: true });
   const runtime = new ExactRuntime(context, output);
-  const drafts = new DraftsViewProvider(context.extensionUri, runtime);
+  const drafts = new DraftsViewProvider(context.extensionUri, runtime, context.workspaceState);
   const profile = new ProfilePanel(context.extensionUri, runtime);
   const preview = new PreviewProvider();
   let inline: vscode.Disposable | undefined;

@@ -13,6 +13,18 @@ export interface DraftInfo {
   readonly why: string;
 }
 
+/** Where the host's current drafts stand, sent when a drafts view (re)loads: generation may have streamed on while it was hidden. */
+export interface DraftsSnapshot {
+  readonly requestId: string;
+  readonly drafts: DraftInfo[];
+  readonly texts: Partial<Record<DraftSlot, string>>;
+  readonly done: DraftSlot[];
+  /** Slots whose generation ran into the token limit. */
+  readonly cut: DraftSlot[];
+  readonly running: boolean;
+  readonly stopped: boolean;
+}
+
 export interface QueueState {
   readonly pending: number;
   readonly running: boolean;
@@ -48,7 +60,7 @@ export interface ProfileData {
 }
 
 export type HostToWebview =
-  | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState }
+  | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState; current?: DraftsSnapshot }
   | { type: 'prefill'; prompt: string }
   | { type: 'draftsStarted'; requestId: string; drafts: DraftInfo[] }
   | { type: 'draftToken'; requestId: string; slot: DraftSlot; text: string }
