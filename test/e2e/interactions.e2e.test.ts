@@ -154,7 +154,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     await rows.first().waitFor({ state: 'visible', timeout: 60_000 });
     assert.equal(await rows.count(), 1);
     assert.match(await rows.first().innerText(), /How do I cook rice so it is fluffy\?/);
-    await rows.first().locator('vscode-button[title="Delete this entry"]').click();
+    await rows.first().locator('vscode-button[title^="Delete “How do I cook rice"]').click();
     const dialog = wb.page.locator('.monaco-dialog-box');
     await dialog.waitFor({ state: 'visible', timeout: 30_000 });
     await wb.screenshot('08-delete-confirm');
@@ -227,7 +227,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     assert.match(await profile.locator('body').innerText(), /\b1 prompt learned\b/, 'the header counts one prompt in the singular');
 
     await wb.step('edit-entry', async () => {
-      await row.locator('vscode-button[title="Edit attributes"]').click();
+      await row.locator('vscode-button[title^="Edit the attributes of “How do I keep pasta"]').click();
       const field = profile.locator('vscode-text-field[id^="edit-"] input');
       await field.waitFor({ state: 'visible', timeout: 10_000 });
       await field.fill('Concise, Formal');
