@@ -10,13 +10,16 @@ export function queueState(s: QueueSnapshot): QueueState {
 }
 
 /** The latest drafts and their prompt, kept in the workspace state so that a reloaded view can still show and choose them. */
-type CurrentDrafts = { -readonly [K in keyof DraftsSnapshot]: DraftsSnapshot[K] } & { readonly prompt: string };
+type CurrentDrafts = { -readonly [K in keyof DraftsSnapshot]: DraftsSnapshot[K] };
 const CURRENT_DRAFTS_KEY = 'exact.drafts.current';
+const SIDE_BY_SIDE_TITLE = 'EXACT Drafts Side by Side';
 
 /** The drafts view: two drafts for a prompt, the user's choice recorded durably, then learned from. */
 export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewId = 'exact.drafts';
   private view: vscode.WebviewView | undefined;
+  /** The same drafts in an editor-area panel (command exact.compareDrafts); both get every message. */
+  private panel: vscode.WebviewPanel | undefined;
   private generation: AbortController | undefined;
   /** The prompt of each request, so a choice is recorded for what was actually generated. */
   private readonly requests = new Map<string, string>();
@@ -55,19 +58,39 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    view.webview.options = webviewOptions(this.extensionUri);
-    view.webview.html = webviewHtml(view.webview, this.extensionUri, 'drafts', 'EXACT Drafts');
-    view.webview.onDidReceiveMessage((raw: unknown) => {
+    this.attach(view.webview, 'EXACT Drafts');
+    view.onDidDispose(() => {
+      if (!this.panel) this.generation?.abort();
+      this.view = undefined;
+    });
+  }
+
+  /** Shows the drafts in an editor-area panel, wide enough for the two drafts side by side. */
+  openSideBySide(): void {
+    if (this.panel) {
+      this.panel.reveal();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel('exact.draftsSideBySide', SIDE_BY_SIDE_TITLE, vscode.ViewColumn.Active, webviewOptions(this.extensionUri));
+    this.panel = panel;
+    this.attach(panel.webview, SIDE_BY_SIDE_TITLE);
+    panel.onDidDispose(() => {
+      if (!this.view) this.generation?.abort();
+      this.panel = undefined;
+    });
+  }
+
+  /** Loads the drafts page into a webview (the side-bar view or the side-by-side panel) and listens to it. */
+  private attach(webview: vscode.Webview, title: string): void {
+    webview.options = webviewOptions(this.extensionUri);
+    webview.html = webviewHtml(webview, this.extensionUri, 'drafts', title);
+    webview.onDidReceiveMessage((raw: unknown) => {
       const msg = parseWebviewMessage(raw);
       if (msg === undefined) {
         this.runtime.output.warn('Ignored a malformed message from the drafts view.');
         return;
       }
-      void this.handle(msg);
-    });
-    view.onDidDispose(() => {
-      this.generation?.abort();
-      this.view = undefined;
+      void this.handle(msg, webview);
     });
   }
 
@@ -77,17 +100,20 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
   }
 
   private post(m: HostToWebview): void {
-    void this.view?.webview.postMessage(m);
+    for (const webview of [this.view?.webview, this.panel?.webview]) void webview?.postMessage(m);
   }
 
-  private async handle(msg: WebviewToHost): Promise<void> {
+  private async handle(msg: WebviewToHost, from: vscode.Webview): Promise<void> {
     switch (msg.type) {
       case 'ready': {
         const queue = queueState(await this.runtime.refreshSnapshot());
-        const current = this.current === undefined ? {} : { current: snapshotOf(this.current) };
-        this.post({ type: 'init', prompt: selectedText(), trusted: this.runtime.trusted, queue, ...current });
+        const current = this.current === undefined ? {} : { current: this.current };
+        void from.postMessage({ type: 'init', prompt: selectedText(), trusted: this.runtime.trusted, queue, ...current } satisfies HostToWebview);
         break;
       }
+      case 'openSideBySide':
+        this.openSideBySide();
+        break;
       case 'generate':
         await this.generate(msg.prompt);
         break;
@@ -185,12 +211,9 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
 
   dispose(): void {
     this.generation?.abort();
+    this.panel?.dispose();
     for (const d of this.disposables) d.dispose();
   }
-}
-
-function snapshotOf(c: CurrentDrafts): DraftsSnapshot {
-  return { requestId: c.requestId, drafts: c.drafts, texts: c.texts, done: c.done, cut: c.cut, running: c.running, stopped: c.stopped };
 }
 
 function selectedText(): string {

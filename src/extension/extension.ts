@@ -44,6 +44,7 @@ export function activate(context: vscode.ExtensionContext): void {
       await vscode.commands.executeCommand(`${DraftsViewProvider.viewId}.focus`);
       drafts.prefill(selection);
     }),
+    vscode.commands.registerCommand('exact.compareDrafts', () => drafts.openSideBySide()),
     vscode.commands.registerCommand('exact.personalizedRewrite', () => personalizedRewrite(runtime, preview)),
     vscode.commands.registerCommand('exact.personalizedCompletion', () => personalizedCompletion(runtime)),
     vscode.commands.registerCommand('exact.showProfile', () => profile.show()),

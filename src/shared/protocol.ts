@@ -16,6 +16,7 @@ export interface DraftInfo {
 /** Where the host's current drafts stand, sent when a drafts view (re)loads: generation may have streamed on while it was hidden. */
 export interface DraftsSnapshot {
   readonly requestId: string;
+  readonly prompt: string;
   readonly drafts: DraftInfo[];
   readonly texts: Partial<Record<DraftSlot, string>>;
   readonly done: DraftSlot[];
@@ -81,6 +82,7 @@ export type WebviewToHost =
   | { type: 'skip'; requestId: string }
   | { type: 'insert'; text: string }
   | { type: 'openProfile' }
+  | { type: 'openSideBySide' }
   | { type: 'refresh' }
   | { type: 'deleteEntry'; pairId: string }
   | { type: 'editAttributes'; pairId: string; attributes: string[] }
@@ -116,6 +118,7 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
     case 'ready':
     case 'stop':
     case 'openProfile':
+    case 'openSideBySide':
     case 'refresh':
     case 'exportData':
     case 'importData':

@@ -37,9 +37,12 @@ function control(node: Element): HTMLInputElement | HTMLTextAreaElement | undefi
   return inner instanceof HTMLInputElement || inner instanceof HTMLTextAreaElement ? inner : undefined;
 }
 
-/** Moves keyboard focus to the element (into a text box's native control, caret at the end). */
+/**
+ * Moves keyboard focus to the element (into a text box's native control, caret at the end), only
+ * while this page has the focus: a page the user is not in must not pull it away from where they are.
+ */
 export function focusElement(node: Element | null): void {
-  if (!(node instanceof HTMLElement)) return;
+  if (!(node instanceof HTMLElement) || !document.hasFocus()) return;
   const inner = control(node);
   if (inner) {
     inner.focus();

@@ -61,13 +61,14 @@ const status = el('div', { class: 'status', attrs: { id: 'status', role: 'status
 const columns = el('div', { class: 'drafts', attrs: { id: 'drafts' } });
 const queueLine = el('div', { class: 'queue', attrs: { id: 'queue' } });
 const profileLink = button('Profile', () => post({ type: 'openProfile' }), { icon: 'person', appearance: 'secondary', title: 'Show attribute profile' });
+const sideBySideLink = button('Side by side', () => post({ type: 'openSideBySide' }), { icon: 'split-horizontal', appearance: 'secondary', title: 'Compare the drafts side by side in the editor area', id: 'side-by-side' });
 
 root.append(
   promptBox,
   el('div', { class: 'row' }, generateButton, stopButton, skipButton),
   status,
   columns,
-  el('div', { class: 'footer' }, queueLine, profileLink),
+  el('div', { class: 'footer' }, queueLine, el('div', { class: 'row' }, sideBySideLink, profileLink)),
 );
 
 function setStatus(text: string, level: StatusLine['level'] = 'info', busy = false, retry = false): void {
@@ -237,7 +238,13 @@ function adopt(snapshot: DraftsSnapshot): void {
 }
 
 function restore(current: DraftsSnapshot | undefined): void {
-  if (current !== undefined && (current.requestId === requestId || (generating && requestId === undefined))) adopt(current);
+  // A page with no drafts of its own (e.g. the side-by-side panel, just opened) shows the host's.
+  const blank = requestId === undefined && drafts.size === 0;
+  if (current !== undefined && blank && !generating) {
+    if (promptBox.value.trim().length === 0) promptBox.value = current.prompt;
+    adopt(current);
+    if (!current.running) setStatus(finishedText(current.stopped));
+  } else if (current !== undefined && (current.requestId === requestId || (generating && requestId === undefined))) adopt(current);
   else if (generating) {
     // The host no longer generates these drafts (the window was reloaded meanwhile).
     generating = false;
@@ -264,7 +271,12 @@ window.addEventListener('message', (event: MessageEvent<HostToWebview>) => {
       save();
       break;
     case 'draftsStarted':
+      // Also when the other drafts page (view or side-by-side panel) asked for them.
       requestId = m.requestId;
+      generating = true;
+      decided = false;
+      chosen = undefined;
+      drafts.clear();
       for (const info of m.drafts) drafts.set(info.slot, { info, text: '', done: false, edit: undefined, cut: false });
       updateButtons();
       setStatus('Generating…', 'info', true);
@@ -301,6 +313,9 @@ window.addEventListener('message', (event: MessageEvent<HostToWebview>) => {
       focusElement(document.getElementById('retry'));
       break;
     case 'choiceSaved':
+      if (m.requestId !== requestId) break;
+      decided = true; // perhaps chosen on the other drafts page
+      updateButtons();
       setStatus('Saved. EXACT is learning from this choice in the background.');
       break;
     case 'choiceFailed':
