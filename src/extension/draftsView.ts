@@ -154,7 +154,7 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       const drafts = plans.map((p) => ({ slot: p.slot, attributes: p.attributes, why: p.why }));
       const current: CurrentDrafts = { requestId, prompt, drafts, texts: {}, done: [], cut: [], running: true, stopped: false };
       this.setCurrent(current);
-      this.post({ type: 'draftsStarted', requestId, drafts });
+      this.post({ type: 'draftsStarted', requestId, prompt, drafts });
       this.runtime.output.info(`Drafts for "${prompt.slice(0, 60)}": ${plans.map((p) => `${p.slot}=[${p.attributes.join(', ')}]`).join(' ')}`);
       let stopped = false;
       for (const plan of plans) {

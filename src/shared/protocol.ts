@@ -63,7 +63,7 @@ export interface ProfileData {
 export type HostToWebview =
   | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState; current?: DraftsSnapshot }
   | { type: 'prefill'; prompt: string }
-  | { type: 'draftsStarted'; requestId: string; drafts: DraftInfo[] }
+  | { type: 'draftsStarted'; requestId: string; prompt: string; drafts: DraftInfo[] }
   | { type: 'draftToken'; requestId: string; slot: DraftSlot; text: string }
   | { type: 'draftDone'; requestId: string; slot: DraftSlot; text: string; stoppedAtLimit?: boolean }
   | { type: 'draftsFinished'; requestId: string; stopped: boolean }

@@ -152,8 +152,9 @@ describe('EXACT keeps the writer’s state in a real VS Code', { skip: skipUnles
       assert.match(await message.innerText(), /Unknown attribute: Vividd/);
       assert.equal(await profile.locator('vscode-text-field[id^="edit-"] input').inputValue(), rowText, 'a failed save leaves the edit open as typed');
       const help = await profile.locator('#entries-help').innerText();
-      assert.match(help, /Gain: .*2\.7 times as likely/, 'gain is explained in plain words');
-      assert.doesNotMatch(help, /nats/, 'research terms stay under Details until opened');
+      assert.match(help, /Gain \(in nats.*2\.7 times as likely/, 'gain is explained in plain words, with its unit');
+      assert.doesNotMatch(help, /log-likelihood|greedy/, 'research terms stay under Details until opened');
+      assert.match(await profile.locator('table.entries th', { hasText: 'Gain' }).innerText(), /Gain \(nats\)/);
       await wb.screenshot('04-profile-message-at-row');
     });
   });

@@ -273,6 +273,7 @@ window.addEventListener('message', (event: MessageEvent<HostToWebview>) => {
     case 'draftsStarted':
       // Also when the other drafts page (view or side-by-side panel) asked for them.
       requestId = m.requestId;
+      promptBox.value = m.prompt;
       generating = true;
       decided = false;
       chosen = undefined;

@@ -161,7 +161,7 @@ function entries(d: ProfileData): HTMLElement {
         {},
         el('th', {}, 'Prompt'),
         el('th', {}, 'Attributes'),
-        el('th', { class: 'num', attrs: { title: GAIN_EXPLAINED } }, 'Gain'),
+        el('th', { class: 'num', attrs: { title: `Gain: ${GAIN_EXPLAINED}` } }, 'Gain (nats)'),
         el('th', {}, 'Model'),
         el('th', {}, el('span', { class: 'visually-hidden' }, 'Actions')),
       ),
@@ -170,13 +170,13 @@ function entries(d: ProfileData): HTMLElement {
   );
 }
 
-const GAIN_EXPLAINED = 'How strongly the attributes favour the draft you chose over the other one: 0 means no effect, 1 means your draft became about 2.7 times as likely compared with the other, 2 about 7.4 times.';
+const GAIN_EXPLAINED = 'how strongly the attributes favour the draft you chose over the other one. 0 means no effect; 1 nat means your draft became about 2.7 times as likely as the other, 2 nats about 7.4 times.';
 
 function entriesHelp(): HTMLElement {
   return el(
     'div',
     { attrs: { id: 'entries-help' } },
-    el('p', { class: 'muted' }, `Gain: ${GAIN_EXPLAINED}`),
+    el('p', { class: 'muted' }, `Gain (in nats, the natural unit of likelihood): ${GAIN_EXPLAINED}`),
     el(
       'details',
       { class: 'muted' },
@@ -184,7 +184,7 @@ function entriesHelp(): HTMLElement {
       el(
         'p',
         {},
-        'Gain is measured in nats (natural-log units): the log-likelihood of your chosen draft minus that of the other draft, with the attributes named in the prompt, minus the same difference without them. ',
+        'Gain is the log-likelihood of your chosen draft minus that of the other draft, with the attributes named in the prompt, minus the same difference without them (natural logarithms, hence nats). ',
         'For each choice EXACT picks, one at a time, the attributes that raise this difference most (greedy selection, as in the EXACT paper).',
       ),
     ),
