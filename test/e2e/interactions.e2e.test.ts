@@ -241,7 +241,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
       await profile.locator('#custom-name input').fill('Playful');
       await profile.locator('#add-custom').click();
       await profile.locator('span.custom', { hasText: 'Playful' }).waitFor({ state: 'visible', timeout: 30_000 });
-      await waitFor('the library grown to 43', async () => ((await profile.locator('details summary').innerText()).includes('All 43 attributes') ? true : undefined), { timeoutMs: 10_000 });
+      await waitFor('the library grown to 43', async () => ((await profile.locator('#custom details summary').innerText()).includes('All 43 attributes') ? true : undefined), { timeoutMs: 10_000 });
     });
     await wb.screenshot('12-profile-edited');
 
