@@ -11,7 +11,7 @@ import { vscodeHost } from './vscodeHost';
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('EXACT', { log: true });
   const runtime = new ExactRuntime(vscodeHost(context, output));
-  const drafts = new DraftsViewProvider(context.extensionUri, runtime);
+  const drafts = new DraftsViewProvider(context.extensionUri, runtime, context.workspaceState);
   const profile = new ProfilePanel(context.extensionUri, runtime);
   const preview = new PreviewProvider();
   let inline: vscode.Disposable | undefined;
@@ -46,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): void {
       await vscode.commands.executeCommand(`${DraftsViewProvider.viewId}.focus`);
       drafts.prefill(selection);
     }),
+    vscode.commands.registerCommand('exact.compareDrafts', () => drafts.openSideBySide()),
     vscode.commands.registerCommand('exact.personalizedRewrite', () => personalizedRewrite(runtime, preview)),
     vscode.commands.registerCommand('exact.personalizedCompletion', () => personalizedCompletion(runtime)),
     vscode.commands.registerCommand('exact.showProfile', () => profile.show()),

@@ -13,6 +13,19 @@ export interface DraftInfo {
   readonly why: string;
 }
 
+/** Where the host's current drafts stand, sent when a drafts view (re)loads: generation may have streamed on while it was hidden. */
+export interface DraftsSnapshot {
+  readonly requestId: string;
+  readonly prompt: string;
+  readonly drafts: DraftInfo[];
+  readonly texts: Partial<Record<DraftSlot, string>>;
+  readonly done: DraftSlot[];
+  /** Slots whose generation ran into the token limit. */
+  readonly cut: DraftSlot[];
+  readonly running: boolean;
+  readonly stopped: boolean;
+}
+
 export interface QueueState {
   readonly pending: number;
   readonly running: boolean;
@@ -52,9 +65,9 @@ export interface ProfileData {
 }
 
 export type HostToWebview =
-  | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState }
+  | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState; current?: DraftsSnapshot }
   | { type: 'prefill'; prompt: string }
-  | { type: 'draftsStarted'; requestId: string; drafts: DraftInfo[] }
+  | { type: 'draftsStarted'; requestId: string; prompt: string; drafts: DraftInfo[] }
   | { type: 'draftToken'; requestId: string; slot: DraftSlot; text: string }
   | { type: 'draftDone'; requestId: string; slot: DraftSlot; text: string; stoppedAtLimit?: boolean }
   | { type: 'draftsFinished'; requestId: string; stopped: boolean }
@@ -73,6 +86,7 @@ export type WebviewToHost =
   | { type: 'skip'; requestId: string }
   | { type: 'insert'; text: string }
   | { type: 'openProfile' }
+  | { type: 'openSideBySide' }
   | { type: 'refresh' }
   | { type: 'deleteEntry'; pairId: string }
   | { type: 'editAttributes'; pairId: string; attributes: string[] }
@@ -109,6 +123,7 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
     case 'ready':
     case 'stop':
     case 'openProfile':
+    case 'openSideBySide':
     case 'refresh':
     case 'exportData':
     case 'importData':

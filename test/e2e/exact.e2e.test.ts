@@ -61,7 +61,7 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
           await waitFor(`drafts for "${prompt}"`, async () => /Which draft is better/.test(await statusText(frame)) || undefined, { timeoutMs: 180_000 });
           const a = await frame.locator('#text-A').innerText();
           const b = await frame.locator('#text-B').innerText();
-          const tags = await frame.locator('#draft-A vscode-tag').allTextContents();
+          const tags = await frame.locator('#draft-A .tag').allTextContents();
           assert.ok(a.length > 0 && b.length > 0, 'both drafts have text');
           assert.ok(tags.length > 0, 'draft A is labelled with its attributes');
           if (n === 1) await wb.screenshot('02-drafts-generated');
@@ -133,7 +133,7 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
     const out: { prompt: string; attributes: string[] }[] = [];
     for (let i = 0; i < (await rows.count()); i++) {
       const row = rows.nth(i);
-      out.push({ prompt: (await row.locator('td').first().innerText()).trim(), attributes: (await row.locator('vscode-tag').allTextContents()).map((t) => t.trim()) });
+      out.push({ prompt: (await row.locator('td').first().innerText()).trim(), attributes: (await row.locator('.tag').allTextContents()).map((t) => t.trim()) });
     }
     return out;
   }
@@ -162,5 +162,9 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
     const rows = await profileRows();
     await wb.screenshot('09-after-reload');
     assert.equal(rows.length, 6);
+  });
+
+  it('the browser reported no Content-Security-Policy violation in the workbench or the webviews', () => {
+    assert.deepEqual(wb.cspViolations, []);
   });
 });

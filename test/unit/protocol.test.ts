@@ -5,6 +5,7 @@ import { MAX_MESSAGE_TEXT, parseWebviewMessage } from '../../src/shared/protocol
 
 test('well-formed webview messages are accepted and copied field by field', () => {
   assert.deepEqual(parseWebviewMessage({ type: 'ready' }), { type: 'ready' });
+  assert.deepEqual(parseWebviewMessage({ type: 'openSideBySide', extra: 1 }), { type: 'openSideBySide' });
   assert.deepEqual(parseWebviewMessage({ type: 'generate', prompt: 'hi', extra: 'dropped' }), { type: 'generate', prompt: 'hi' });
   assert.deepEqual(
     parseWebviewMessage({ type: 'choose', requestId: 'r1', preferred: 'B', preferredText: 'b', rejectedText: 'a' }),
