@@ -71,7 +71,7 @@ export function keepFocus(render: () => void): void {
   } else next.focus();
 }
 
-export function icon(name: string): HTMLElement {
+function icon(name: string): HTMLElement {
   return el('span', { class: `codicon codicon-${name}`, attrs: { 'aria-hidden': 'true' } });
 }
 
