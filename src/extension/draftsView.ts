@@ -129,6 +129,9 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       case 'skip':
         this.forget(msg.requestId);
         break;
+      case 'keepEdits':
+        if (this.current?.requestId === msg.requestId) this.setCurrent({ ...this.current, edits: msg.edits });
+        break;
       case 'insert':
         await insertIntoEditor(msg.text);
         break;

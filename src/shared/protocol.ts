@@ -24,6 +24,13 @@ export interface DraftsSnapshot {
   readonly cut: DraftSlot[];
   readonly running: boolean;
   readonly stopped: boolean;
+  /** The user's edits of each draft (open: still in its edit box), kept by the host too so a window reload cannot lose them. */
+  readonly edits?: Partial<Record<DraftSlot, DraftEdit>>;
+}
+
+export interface DraftEdit {
+  readonly text: string;
+  readonly open: boolean;
 }
 
 export interface QueueState {
@@ -84,6 +91,7 @@ export type WebviewToHost =
   | { type: 'stop' }
   | { type: 'choose'; requestId: string; preferred: DraftSlot; preferredText: string; rejectedText: string }
   | { type: 'skip'; requestId: string }
+  | { type: 'keepEdits'; requestId: string; edits: Partial<Record<DraftSlot, DraftEdit>> }
   | { type: 'insert'; text: string }
   | { type: 'openProfile' }
   | { type: 'openSideBySide' }
@@ -139,6 +147,15 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
         : undefined;
     case 'skip':
       return str(m.requestId, MAX_ID) ? { type: 'skip', requestId: m.requestId } : undefined;
+    case 'keepEdits': {
+      if (!str(m.requestId, MAX_ID) || !isRecord(m.edits)) return undefined;
+      const edits: Partial<Record<DraftSlot, DraftEdit>> = {};
+      for (const [key, value] of Object.entries(m.edits)) {
+        if (!slot(key) || !isRecord(value) || !str(value.text) || typeof value.open !== 'boolean') return undefined;
+        edits[key] = { text: value.text, open: value.open };
+      }
+      return { type: 'keepEdits', requestId: m.requestId, edits };
+    }
     case 'insert':
       return str(m.text) ? { type: 'insert', text: m.text } : undefined;
     case 'deleteEntry':

@@ -1,4 +1,4 @@
-import type { DraftInfo, DraftSlot, DraftsSnapshot, HostToWebview, QueueState, WebviewToHost } from '../../src/shared/protocol';
+import type { DraftEdit, DraftInfo, DraftSlot, DraftsSnapshot, HostToWebview, QueueState, WebviewToHost } from '../../src/shared/protocol';
 import { countOf } from '../../src/shared/plural';
 import { button, el, focusElement, keepFocus, onInput, richText, setDisabled, spinner, tag, textArea } from './components';
 
@@ -14,6 +14,8 @@ interface DraftState {
   edit: string | undefined;
   /** Generation ran into the token limit, so the text may end mid-sentence. */
   cut: boolean;
+  /** `text` is the user's edit (an edit box that was closed), not what was generated. */
+  edited?: boolean;
 }
 
 interface StatusLine {
@@ -47,9 +49,20 @@ let chosen = saved?.chosen;
 let trusted = true;
 let statusLine: StatusLine = saved?.status ?? { text: '', level: 'info', busy: false, retry: false };
 const drafts = new Map<DraftSlot, DraftState>((saved?.drafts ?? []).map((d) => [d.info.slot, d]));
+let lastEdits = '';
 
 function save(): void {
   vscode.setState({ prompt: promptBox.value, requestId, generating, decided, chosen, drafts: [...drafts.values()], status: statusLine });
+  // The host keeps the edits as well: the page's own state may not be written out before a window reload.
+  if (requestId !== undefined && !decided) {
+    const edits: Partial<Record<DraftSlot, DraftEdit>> = {};
+    for (const [slot, d] of drafts) if (d.edit !== undefined || d.edited === true) edits[slot] = { text: d.edit ?? d.text, open: d.edit !== undefined };
+    const key = JSON.stringify(edits);
+    if (key !== lastEdits) {
+      lastEdits = key;
+      post({ type: 'keepEdits', requestId, edits });
+    }
+  }
 }
 
 const root = document.getElementById('root')!;
@@ -179,6 +192,7 @@ function toggleEdit(slot: DraftSlot): void {
   if (s.edit !== undefined) {
     s.text = s.edit;
     s.edit = undefined;
+    s.edited = true;
   } else s.edit = s.text;
   renderDrafts();
   save();
@@ -224,12 +238,16 @@ function adopt(snapshot: DraftsSnapshot): void {
   requestId = snapshot.requestId;
   generating = snapshot.running;
   for (const info of snapshot.drafts) {
+    const own = drafts.get(info.slot);
+    // This page's own edit wins; a page that lost its state (window reload) takes the host's copy.
+    const kept = own === undefined ? snapshot.edits?.[info.slot] : undefined;
     drafts.set(info.slot, {
       info,
-      text: snapshot.texts[info.slot] ?? '',
+      text: own?.edited === true ? own.text : kept !== undefined && !kept.open ? kept.text : (snapshot.texts[info.slot] ?? ''),
       done: !snapshot.running || snapshot.done.includes(info.slot),
       cut: snapshot.cut.includes(info.slot),
-      edit: drafts.get(info.slot)?.edit,
+      edit: own !== undefined ? own.edit : kept?.open === true ? kept.text : undefined,
+      edited: own?.edited === true || (kept !== undefined && !kept.open),
     });
   }
   updateButtons();
