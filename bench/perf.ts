@@ -6,16 +6,17 @@
  * 1. Indexing one pair (Algorithm 1, k = 3, the 42-attribute library) on the fixture model: plain
  *    Algorithm 1 (one scorer call per attribute set, every sequence evaluated from scratch) against
  *    batching, prefix reuse and lazy greedy, as ratios within one run.
- * 2. Scorer throughput (teacher-forced, full next-token distributions) against plain prefill.
+ * 2. Scorer throughput (teacher-forced log-probs, both probability paths) against plain prefill.
  * 3. Retrieval latency against the number of stored prompts, with the real vectra-backed
  *    PreferenceMemory and with the core's in-memory ranking.
  * 4. The share of online time spent on embedding + retrieval vs generation (Personalizer.generate).
- * 5. Per-token scoring cost with a 1k and a 32k vocabulary (random-weight models from
- *    test/support/randomGguf), by how token probabilities are read: the whole distribution
- *    (node-llama-cpp's public API) or the fast path (greedy token first), on text the model
- *    would not write (every token a miss), and what a greedy hit costs.
+ * 5. Per scored token at the fixture's 1k, 32k and 128k vocabularies (random-weight models from
+ *    test/support/randomGguf, built at run time): the floor (logits computed at every scored
+ *    position, nothing read), the logits path on one and on two context sequences, and the whole
+ *    distribution; wall and CPU time, ratios against the floor; and what that makes per choice.
  * Writes bench/results/perf.{json,md} and prints the Markdown.
  */
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -33,15 +34,16 @@ import {
   type GeneratedText,
   type TextGenerator,
 } from '../src/core';
+import type { Token } from 'node-llama-cpp';
 import { LocalHashEmbedder } from '../src/engines/embeddings';
-import { LlamaEngine, llamaRuntime } from '../src/engines/llama/llamaEngine';
+import { LlamaEngine, llamaRuntime, type LlamaEngineOptions } from '../src/engines/llama/llamaEngine';
 import { LlamaScorer } from '../src/engines/llama/llamaScorer';
 import { Personalizer } from '../src/services/personalizer';
-import { PreferenceMemory } from '../src/storage';
-import { encodeEmbedding } from '../src/storage/records';
+import { importData, PreferenceMemory } from '../src/storage';
+import { PromptRetriever } from '../src/services/retrieval';
+import { distinctPrompts, learnedExport } from './lib/storedPrompts';
 import { INDEX_FOLDER } from '../src/storage/preferenceMemory';
 import { randomLlamaModelPath } from '../test/support/randomGguf';
-import { bestMsPerPosition } from '../test/support/samplingCost';
 import { heldOutPrompts, makePrompt, makeRng, TOPICS, writeResponse, type Topic } from '../tools/attribute-world/corpus';
 import { median, option, percentile, round, table, writeJson, writeText } from './lib/report';
 import { FIXTURE_MODEL, WORKER } from './lib/scoring';
@@ -114,10 +116,12 @@ const pairs: PlantedPair[] = [
 
 const engineReuse = await LlamaEngine.load(MODEL, { threads: 1 });
 const engineScratch = await LlamaEngine.load(MODEL, { threads: 1, prefixReuse: false });
+const engineParallel = await LlamaEngine.load(MODEL, { threads: 1, parallelSequences: 2 });
 const modelInfo = engineReuse.modelInfo;
 // Warm both engines (first decode allocates buffers).
 await engineReuse.score([{ prompt: 'Hello', attributes: [], response: 'Hi there.' }]);
 await engineScratch.score([{ prompt: 'Hello', attributes: [], response: 'Hi there.' }]);
+await engineParallel.score([{ prompt: 'Hello', attributes: [], response: 'Hi there.' }]);
 
 async function runVariant(variant: string, pair: PlantedPair, engine: LlamaEngine, select: (s: LogLikelihoodScorer) => Promise<SelectionResult>, perSet = false): Promise<VariantRun> {
   engine.resetStats();
@@ -151,6 +155,7 @@ const VARIANTS = [
   { id: 'plain', label: 'plain Algorithm 1: a scorer call per set, no prefix reuse' },
   { id: 'batched', label: 'greedy, one batched call per round, no prefix reuse' },
   { id: 'batched+reuse', label: 'greedy, batched, prefix reuse (the extension default)' },
+  { id: 'parallel2+reuse', label: 'greedy, batched, prefix reuse, 2 context sequences at once' },
   { id: 'lazy+reuse', label: 'lazy greedy (CELF), batch 1, prefix reuse' },
   { id: 'lazy4+reuse', label: 'lazy greedy (CELF), batch 4, prefix reuse' },
 ] as const;
@@ -161,6 +166,7 @@ for (const pair of pairs) {
     plain: () => runVariant('plain', pair, engineScratch, (s) => greedySelect(s, pair, LIBRARY, { k: K }), true),
     batched: () => runVariant('batched', pair, engineScratch, (s) => greedySelect(s, pair, LIBRARY, { k: K })),
     'batched+reuse': () => runVariant('batched+reuse', pair, engineReuse, (s) => greedySelect(s, pair, LIBRARY, { k: K })),
+    'parallel2+reuse': () => runVariant('parallel2+reuse', pair, engineParallel, (s) => greedySelect(s, pair, LIBRARY, { k: K })),
     'lazy+reuse': () => runVariant('lazy+reuse', pair, engineReuse, (s) => lazyGreedySelect(s, pair, LIBRARY, { k: K, batchSize: 1 })),
     'lazy4+reuse': () => runVariant('lazy4+reuse', pair, engineReuse, (s) => lazyGreedySelect(s, pair, LIBRARY, { k: K, batchSize: 4 })),
   };
@@ -202,6 +208,12 @@ const indexing = VARIANTS.map((v) => {
     }).length,
   };
 });
+/** Largest |objective difference| of the 2-sequence variant from one sequence, per pair. */
+const parallelObjectiveDiff = Math.max(
+  ...indexingRuns
+    .filter((r) => r.variant === 'parallel2+reuse')
+    .map((r) => Math.abs(r.objective - indexingRuns.find((x) => x.variant === 'batched+reuse' && x.pair === r.pair)!.objective)),
+);
 const sameScores = indexingRuns.filter((r) => r.variant === 'batched+reuse').every((r) => {
   const p = indexingRuns.find((x) => x.variant === 'plain' && x.pair === r.pair)!;
   return p.objective === r.objective;
@@ -265,65 +277,19 @@ const indexingThroughput = {
 };
 await engineScratch.dispose();
 await engineReuse.dispose();
+await engineParallel.dispose();
 
 // ------------------------------------------------------------------------------ 3 + 4. retrieval latency and online share
 
 const hashEmbedder = new LocalHashEmbedder();
 const MODEL_ID = 'exact-tiny';
 
-function distinctPrompts(n: number): string[] {
-  const rng = makeRng(4242);
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    let text = makePrompt(rng, TOPICS[i % TOPICS.length] as Topic, 'train').text;
-    if (seen.has(text)) text = `${text} (variant ${i})`;
-    if (seen.has(text)) continue;
-    seen.add(text);
-    out.push(text);
-  }
-  return out;
-}
-
 async function buildMemory(dir: string, prompts: ReadonlyArray<string>, embedder: Embedder): Promise<{ memory: PreferenceMemory; importMs: number; syncMs: number; indexBytes: number }> {
   const vectors = await embedder.embed(prompts);
-  const createdAt = new Date().toISOString();
-  const attrs = ['Concise', 'Formal', 'Vivid', 'Humor', 'Storyteller', 'Direct', 'Empathetic'];
-  const data = {
-    format: 'exact-preferences',
-    version: 1,
-    exportedAt: createdAt,
-    pairs: prompts.map((prompt, i) => ({
-      id: `p-${i}`,
-      prompt,
-      chosen: `chosen ${i}`,
-      rejected: `rejected ${i}`,
-      source: 'bench',
-      createdAt,
-      override: null,
-      selections: [
-        {
-          id: `s-${i}`,
-          attributes: [attrs[i % 7]!, attrs[(i + 2) % 7]!, attrs[(i + 4) % 7]!],
-          objective: 2,
-          baseObjective: 1,
-          gain: 1,
-          steps: [],
-          model: MODEL_ID,
-          embeddingModel: embedder.id,
-          scorer: { kind: 'bench', calls: 1, scoredSequences: 2, objectiveEvaluations: 1 },
-          algorithm: 'greedy',
-          k: 3,
-          durationMs: 1,
-          createdAt,
-          embedding: encodeEmbedding(vectors[i]!),
-        },
-      ],
-    })),
-  };
+  const data = learnedExport(prompts, vectors, { model: MODEL_ID, embeddingModel: embedder.id });
   const memory = await PreferenceMemory.open(dir, { models: { model: MODEL_ID, embeddingModel: embedder.id } });
   let t = performance.now();
-  await memory.importData(data);
+  await importData(memory, data);
   const importMs = performance.now() - t;
   t = performance.now();
   await memory.syncIndex();
@@ -422,17 +388,18 @@ try {
     // A fresh instance, as after a window reload: the first retrieval reads the log and the index.
     const memory = await PreferenceMemory.open(dir, { models: { model: MODEL_ID, embeddingModel: hashEmbedder.id } });
     const qv = await hashEmbedder.embed(queries.concat(queries).concat(queries).slice(0, 20));
+    const retriever = new PromptRetriever(memory);
     let t = performance.now();
-    await memory.retrieve(qv[0]!, { mode: 'top1' });
+    await retriever.retrieve(qv[0]!, { mode: 'top1' });
     const cold = performance.now() - t;
     const top1: number[] = [];
     const vote: number[] = [];
     for (const q of qv) {
       t = performance.now();
-      await memory.retrieve(q, { mode: 'top1' });
+      await retriever.retrieve(q, { mode: 'top1' });
       top1.push(performance.now() - t);
       t = performance.now();
-      await memory.retrieve(q, { mode: 'vote', m: 5, k: 3 });
+      await retriever.retrieve(q, { mode: 'vote', m: 5, k: 3 });
       vote.push(performance.now() - t);
     }
     const items = await memory.memoryItems();
@@ -472,74 +439,138 @@ try {
   await generator.dispose();
 }
 
-// ------------------------------------------------------------------------------ 5. 32k vocabulary
+// ------------------------------------------------------------------------------ 5. per scored token, by vocabulary
 
-log('per-token cost by vocabulary and probability path');
+log('per scored token by vocabulary: the floor, the logits path, parallel sequences, the whole distribution');
+const VOCAB_REPEATS = 2;
+interface Cost {
+  /** Wall ms per scored position (best of the repeats). */
+  readonly ms: number;
+  /** CPU ms of this process (all threads) per scored position, in the same repeat. */
+  readonly cpuMs: number;
+}
 interface VocabCost {
   readonly vocabSize: number;
+  readonly model: string;
   readonly buildMs: number;
-  readonly prefillMsPerToken: number;
-  /** Engine, public path: the whole distribution at every scored token. */
-  readonly wholeMsPerScoredToken: number;
-  /** Engine, fast path, on text whose tokens are (almost) never the random model's greedy choice. */
-  readonly fastMissMsPerScoredToken: number;
-  readonly fastMissGreedyShare: number;
-  /** What a greedy hit costs: the greedy token and its probability, nothing more (node-llama-cpp, per position). */
-  readonly hitMsPerPosition: number;
+  readonly scoredTokens: number;
+  /** llama.cpp computing logits at every scored position, nothing read (see floorCost). */
+  readonly floor: Cost;
+  readonly floorHow: string;
+  readonly logits: Cost;
+  readonly logitsParallel2: Cost;
+  readonly whole: Cost;
+  readonly greedyShare: number;
 }
-/** Best of 3: ms per position for asking llama.cpp for the greedy token and its probability at every one of 200 positions. */
-async function hitCost(path: string): Promise<number> {
-  const llama = await llamaRuntime(false);
-  const model = await llama.loadModel({ modelPath: path });
-  const context = await model.createContext({ contextSize: 512, threads: 1, flashAttention: false, sequences: 1 });
+interface Scored {
+  readonly tokens: number[];
+  readonly start: number;
+}
+async function timed(f: () => Promise<unknown>): Promise<Cost> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await f();
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { ms, cpuMs: (c.user + c.system) / 1000 };
+}
+async function bestOf(repeats: number, positions: number, f: () => Promise<unknown>): Promise<Cost> {
+  let best: Cost | undefined;
+  for (let r = 0; r < repeats; r++) {
+    const c = await timed(f);
+    if (best === undefined || c.ms < best.ms) best = c;
+  }
+  return { ms: round(best!.ms / positions, 4), cpuMs: round(best!.cpuMs / positions, 4) };
+}
+/**
+ * The floor: the same token sequences evaluated with logits computed at every scored position and
+ * nothing read from them. node-llama-cpp's public API computes logits only for positions it then
+ * samples from, so this uses its sequence's internal decode call (a benchmark measurement only;
+ * the engine uses the public API). Without it, the cheapest public read (the sampled token) stands in.
+ */
+async function floorCost(path: string, sequences: ReadonlyArray<Scored>): Promise<{ cost: Cost; how: string }> {
+  const model = await (await llamaRuntime(false)).loadModel({ modelPath: path, gpuLayers: 0, defaultContextFlashAttention: false });
+  const context = await model.createContext({ contextSize: 1024, batchSize: 512, threads: 1, flashAttention: false, sequences: 1 });
+  const sequence = context.getSequence();
+  type Decode = (tokens: Token[], logits: boolean[], priority: number, meter: unknown, shift: unknown, mapper: () => undefined) => Promise<unknown>;
+  const internal = sequence as unknown as { _decodeTokens?: Decode; _tokenMeter?: unknown; _contextShift?: unknown };
+  const decode = typeof internal._decodeTokens === 'function' ? internal._decodeTokens.bind(sequence) : undefined;
   try {
-    return await bestMsPerPosition(context.getSequence(), model.tokenize(longText(0)).slice(0, 200), (tok) => [tok, { generateNext: { token: true, confidence: true } }]);
+    const positions = sequences.reduce((n, s) => n + s.tokens.length - s.start, 0);
+    const cost = await bestOf(VOCAB_REPEATS, positions, async () => {
+      for (const s of sequences) {
+        if (sequence.nextTokenIndex > 0) await sequence.eraseContextTokenRanges([{ start: 0, end: sequence.nextTokenIndex }]);
+        const fed = s.tokens.slice(0, -1) as Token[];
+        if (decode !== undefined) await decode(fed, fed.map((_, i) => i >= s.start - 1), 5, internal._tokenMeter, internal._contextShift, () => undefined);
+        else await sequence.controlledEvaluate(fed.map((t, i) => (i >= s.start - 1 ? [t, { generateNext: { token: true } }] : t)));
+      }
+    });
+    return { cost, how: decode !== undefined ? 'node-llama-cpp\'s internal decode call, nothing read' : 'the public API\'s cheapest read, the sampled token' };
   } finally {
     await context.dispose();
     await model.dispose();
   }
 }
-async function vocabCost(vocabSize: number): Promise<VocabCost> {
+/** The engine scoring the requests (no prefix reuse, so every repeat evaluates what the floor evaluates). */
+async function engineCost(path: string, requests: ReadonlyArray<ScoreRequest>, options: LlamaEngineOptions, repeats: number): Promise<{ cost: Cost; scoredTokens: number; greedyHits: number }> {
+  const engine = await LlamaEngine.load(path, { threads: 1, contextSize: 1024, prefixReuse: false, ...options });
+  try {
+    await engine.score([{ prompt: 'warm', attributes: [], response: 'up' }]);
+    const positions = requests.reduce((n, r) => n + engine.scoringTokens(r).tokens.length - engine.scoringTokens(r).start, 0);
+    let stats = engine.scoreStats;
+    const cost = await bestOf(repeats, positions, async () => {
+      engine.resetStats();
+      await engine.score(requests);
+      stats = engine.scoreStats;
+    });
+    assert.equal(stats.scoredTokens, positions);
+    return { cost, scoredTokens: stats.scoredTokens, greedyHits: stats.greedyHits };
+  } finally {
+    await engine.dispose();
+  }
+}
+async function vocabCost(vocabSize: number | 'fixture'): Promise<VocabCost> {
   const dir = await mkdtemp(join(tmpdir(), 'exact-perf-gguf-'));
   const t = performance.now();
-  const path = randomLlamaModelPath({ seed: 7, vocabSize, embeddingLength: 128, layers: 2 }, dir); // built and written now
-  const buildMs = performance.now() - t;
+  const path = vocabSize === 'fixture' ? MODEL : randomLlamaModelPath({ seed: 7, vocabSize, embeddingLength: 128, layers: 2 }, dir); // built and written now
+  const buildMs = vocabSize === 'fixture' ? 0 : performance.now() - t;
   try {
-    const texts = [0, 1].map((i) => longText(i).slice(0, 400));
-    const run = async (probabilityPath: 'fast' | 'distribution'): Promise<Awaited<ReturnType<typeof throughput>>> => {
-      const engine = await LlamaEngine.load(path, { threads: 1, contextSize: 1024, probabilityPath });
-      try {
-        await engine.score([{ prompt: 'warm', attributes: [], response: 'up' }]);
-        return await throughput(engine, texts);
-      } finally {
-        await engine.dispose();
-      }
-    };
-    const whole = await run('distribution');
-    const fast = await run('fast');
+    const requests: ScoreRequest[] = [0, 1].map((i) => ({ prompt: `Item ${i}.`, attributes: [], response: longText(i).slice(0, 400) }));
+    const tokenizer = await LlamaEngine.load(path, { threads: 1, contextSize: 1024 });
+    const sequences = requests.map((r) => tokenizer.scoringTokens(r));
+    const size = tokenizer.modelInfo.vocabSize;
+    await tokenizer.dispose();
+    const floor = await floorCost(path, sequences);
+    const logits = await engineCost(path, requests, { probabilityPath: 'logits' }, VOCAB_REPEATS);
+    // The two requests on two context sequences at once: their positions' reads run on separate threads.
+    const logitsParallel2 = await engineCost(path, requests, { probabilityPath: 'logits', parallelSequences: 2 }, VOCAB_REPEATS);
+    const whole = await engineCost(path, requests, { probabilityPath: 'distribution' }, 1);
     return {
-      vocabSize,
+      vocabSize: size,
+      model: vocabSize === 'fixture' ? 'fixture' : 'random, d 128, 2 layers',
       buildMs: round(buildMs, 0),
-      prefillMsPerToken: fast.prefillMsPerToken,
-      wholeMsPerScoredToken: whole.scoreMsPerScoredToken,
-      fastMissMsPerScoredToken: fast.scoreMsPerScoredToken,
-      fastMissGreedyShare: fast.greedyShare,
-      hitMsPerPosition: round(await hitCost(path), 4),
+      scoredTokens: logits.scoredTokens,
+      floor: floor.cost,
+      floorHow: floor.how,
+      logits: logits.cost,
+      logitsParallel2: logitsParallel2.cost,
+      whole: whole.cost,
+      greedyShare: round(logits.greedyHits / logits.scoredTokens, 3),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
-const vocab = [await vocabCost(1024), await vocabCost(32000)];
-const v32 = vocab[1]!;
-const hitShare = round(fixtureThroughput.greedyShare, 2);
-/** Fast-path cost per scored token at a given share of greedy hits: a hit costs the greedy read, a miss that plus the distribution. */
-const fastAt = (v: VocabCost, share: number): number => round(share * v.hitMsPerPosition + (1 - share) * v.fastMissMsPerScoredToken, 4);
-const estimatePerPairSeconds = {
-  wholeDistribution: round((indexingThroughput.scoredTokensPerPair * v32.wholeMsPerScoredToken) / 1000, 1),
-  fastNoHits: round((indexingThroughput.scoredTokensPerPair * v32.fastMissMsPerScoredToken) / 1000, 1),
-  fastAtFixtureHitShare: round((indexingThroughput.scoredTokensPerPair * fastAt(v32, hitShare)) / 1000, 1),
-};
+const vocab = [await vocabCost('fixture'), await vocabCost(32_000), await vocabCost(128_000)];
+const ratio = (a: Cost, b: Cost): { wall: number; cpu: number } => ({ wall: round(a.ms / b.ms, 2), cpu: round(a.cpuMs / b.cpuMs, 2) });
+const perChoice = vocab.map((v) => ({
+  vocabSize: v.vocabSize,
+  model: v.model,
+  scoredTokensPerChoice: indexingThroughput.scoredTokensPerPair,
+  floorCpuSeconds: round((indexingThroughput.scoredTokensPerPair * v.floor.cpuMs) / 1000, 1),
+  logitsCpuSeconds: round((indexingThroughput.scoredTokensPerPair * v.logits.cpuMs) / 1000, 1),
+  wholeCpuSeconds: round((indexingThroughput.scoredTokensPerPair * v.whole.cpuMs) / 1000, 1),
+}));
 
 // ------------------------------------------------------------------------------ report
 
@@ -548,15 +579,16 @@ const json = {
   command: `npx tsx bench/perf.ts ${process.argv.slice(2).join(' ')}`.trim(),
   machine: { ...machine, loadAverageAtEnd: loadavg().map((x) => round(x, 2)) },
   model: { path: MODEL, architecture: modelInfo.architecture, vocabSize: modelInfo.vocabSize, contextSize: modelInfo.contextSize, threads: 1 },
-  indexing: { library: LIBRARY.length, k: K, pairs: pairs.map((p) => p.id), variants: indexing, batchedReuseScoresIdenticalToPlain: sameScores },
+  indexing: { library: LIBRARY.length, k: K, pairs: pairs.map((p) => p.id), variants: indexing, batchedReuseScoresIdenticalToPlain: sameScores, parallelObjectiveDiff },
   throughput: { fixture: fixtureThroughput, fixtureWholeDistribution: fixtureWholeThroughput, duringIndexing: indexingThroughput },
   retrieval: { vectraImportMs: round(vectraImportMs, 1), rows: retrievalRows },
   online: onlineRows,
   vocabulary: {
-    models: vocab,
-    note: 'random-weight llama, d = 128, 2 layers; only the vocabulary differs; attribute-world text, whose tokens are almost never the random model\'s greedy choice (the fast path\'s worst case); hitMsPerPosition from controlledEvaluate with token + confidence',
-    fixtureGreedyHitShare: hitShare,
-    estimatedGreedyPairSecondsAt32k: estimatePerPairSeconds,
+    models: vocab.map((v) => ({ ...v, logitsVsFloor: ratio(v.logits, v.floor), logitsParallel2VsFloor: ratio(v.logitsParallel2, v.floor), wholeVsFloor: ratio(v.whole, v.floor) })),
+    note:
+      'the fixture, and random-weight llama models (d = 128, 2 layers) where only the vocabulary differs; the same two attribute-world texts (the first 400 characters of each); ' +
+      'ms per scored position, best of the repeats; CPU time is this process\'s, all threads; the floor is llama.cpp computing logits at every scored position with nothing read',
+    perChoice,
   },
 };
 writeJson(join(OUT, 'perf.json'), json);
@@ -596,7 +628,7 @@ md.push(
   ),
 );
 md.push('');
-md.push(`Prefix reuse gives bit-identical objectives to scoring from scratch: ${sameScores ? 'yes' : 'NO'}.`);
+md.push(`Prefix reuse gives bit-identical objectives to scoring from scratch: ${sameScores ? 'yes' : 'NO'}. Two context sequences against one: largest objective difference ${parallelObjectiveDiff.toExponential(2)} nats.`);
 md.push('');
 md.push('## 2. Scorer throughput vs plain prefill (same model, same texts; both probability paths, see section 5)');
 md.push('');
@@ -604,7 +636,7 @@ md.push(
   table(
     ['model', 'probability path', 'prefill ms/token', 'scoring ms/scored token', 'scoring / prefill (wall)', 'scoring / prefill (CPU)', 'greedy hits'],
     [
-      { path: 'fast (default)', r: fixtureThroughput, hits: `${(100 * fixtureThroughput.greedyShare).toFixed(0)}%` },
+      { path: 'logits (default)', r: fixtureThroughput, hits: `${(100 * fixtureThroughput.greedyShare).toFixed(0)}%` },
       { path: 'whole distribution', r: fixtureWholeThroughput, hits: '-' },
     ].map(({ path, r, hits }) => [`fixture (vocab ${modelInfo.vocabSize})`, path, String(r.prefillMsPerToken), String(r.scoreMsPerScoredToken), `${r.ratio}x`, `${r.cpuRatio}x`, hits]),
   ),
@@ -646,35 +678,45 @@ md.push(
   ),
 );
 md.push('');
-md.push('## 5. Per-token scoring cost by vocabulary and probability path');
+md.push('## 5. Per scored token, by vocabulary: reading log-probs against the floor');
 md.push('');
 md.push(
-  `Random-weight llama models built on the fly (test/support/randomGguf.ts), d = 128, 2 layers, vocabulary 1024 and 32000 (built and written in ${vocab.map((v) => `${v.buildMs} ms`).join(' / ')}), same texts. ` +
-    'Scoring reads each response token\'s probability from the whole next-token distribution (node-llama-cpp\'s public API) or the fast way (the greedy token and its probability first; the distribution, without a Map, only when the greedy token is not the scored one; identical numbers). ' +
-    'A random model almost never picks the text\'s tokens, so its fast-path column is the worst case. ' +
-    'The last column is what a greedy hit costs: node-llama-cpp asked for the greedy token and its probability at each of 200 positions (public controlledEvaluate, the same native work as the fast path\'s first read; best of 3). ' +
-    `At the fixture model's share of greedy hits (${(100 * hitShare).toFixed(0)}%, section 2) that gives the estimate in the next-to-last column.`,
+  `The fixture model and random-weight llama models built on the fly (test/support/randomGguf.ts; d = 128, 2 layers, so the vocabulary dominates; built and written in ${vocab
+    .slice(1)
+    .map((v) => `${v.buildMs} ms`)
+    .join(' / ')}), the same two texts (${vocab.map((v) => v.scoredTokens).join(' / ')} scored tokens), 1 thread, no prefix reuse, best of ${VOCAB_REPEATS} (whole distribution: 1 run). ` +
+    `**Floor**: llama.cpp computing logits at every scored position (${vocab[0]!.floorHow}). ` +
+    '**Logits path** (the default): per scored position the target\'s and the greedy token\'s logits and the total logit weight (node-llama-cpp\'s public controlledEvaluate). ' +
+    '**2 sequences**: the same with the two texts on two context sequences at once. **Whole distribution**: every position\'s distribution as a Map (the check path). ' +
+    'Wall and CPU ms per scored token; ratios against the floor in the same run.',
 );
 md.push('');
+const cell = (c: Cost, floor: Cost): string => `${c.ms} / ${c.cpuMs} (${ratio(c, floor).wall}x / ${ratio(c, floor).cpu}x)`;
 md.push(
   table(
-    ['vocabulary', 'prefill ms/token', 'whole distribution', 'fast path, no hits (measured)', `fast path at ${(100 * hitShare).toFixed(0)}% hits (estimate)`, 'a greedy hit (measured)'],
+    ['vocabulary', 'model', 'floor, wall / CPU ms', 'logits path (x floor)', '2 sequences (x floor)', 'whole distribution (x floor)', 'greedy share'],
     vocab.map((v) => [
       String(v.vocabSize),
-      String(v.prefillMsPerToken),
-      String(v.wholeMsPerScoredToken),
-      `${v.fastMissMsPerScoredToken} (${(100 * v.fastMissGreedyShare).toFixed(0)}% hits)`,
-      String(fastAt(v, hitShare)),
-      String(v.hitMsPerPosition),
+      v.model,
+      `${v.floor.ms} / ${v.floor.cpuMs}`,
+      cell(v.logits, v.floor),
+      cell(v.logitsParallel2, v.floor),
+      cell(v.whole, v.floor),
+      `${(100 * v.greedyShare).toFixed(0)}%`,
     ]),
   ),
 );
 md.push('');
-md.push('ms per scored token (per position for the last column).');
+md.push(
+  `**Per choice.** One greedy choice on the fixture (k = 3, 42 attributes, batched, prefix reuse) scores ${indexingThroughput.scoredTokensPerPair} tokens (section 1). ` +
+    'At the CPU times per scored token above (wall time equals it on an idle core with 1 thread; this machine was shared) that is, for models of this width (a real model adds its own compute to every column alike):',
+);
 md.push('');
 md.push(
-  `At 32k, the ${indexingThroughput.scoredTokensPerPair} scored tokens of one greedy pair (k = 3, 42 attributes, prefix reuse) take about ${estimatePerPairSeconds.wholeDistribution} s reading whole distributions, ` +
-    `${estimatePerPairSeconds.fastNoHits} s on the fast path with no greedy hits and about ${estimatePerPairSeconds.fastAtFixtureHitShare} s at ${(100 * hitShare).toFixed(0)}% hits, for reading the probabilities alone, before a larger model's own compute.`,
+  table(
+    ['vocabulary', 'floor', 'logits path', 'whole distribution'],
+    perChoice.map((c) => [String(c.vocabSize), `${c.floorCpuSeconds} s`, `${c.logitsCpuSeconds} s`, `${c.wholeCpuSeconds} s`]),
+  ),
 );
 const mdText = md.join('\n');
 writeText(join(OUT, 'perf.md'), mdText);

@@ -1,22 +1,27 @@
 /**
- * Planted-user benchmark of personalization-modeling accuracy (npm run bench:quality).
+ * Planted-user benchmark of personalization (npm run bench:quality).
  *
- *   npx tsx bench/quality.ts [--quick] [--model PATH] [--users 10] [--pairs 20] [--seeds 1,2,3]
- *       [--library core|full] [--kmax 10] [--workers min(cores+1, 4)] [--exhaustive-pairs 8]
- *       [--no-global-greedy] [--no-model-embeddings] [--no-cache] [--out bench/results]
+ *   npx tsx bench/quality.ts [--quick] [--seeds 1,2,3] [--library full|core] [--users u01,u13,...]
+ *       [--train-shift 15] [--train-other 8] [--test 8] [--drift] [--workers N] [--no-cache] [--out DIR]
  *
- * Synthetic users with topic-dependent planted attribute sets (bench/lib/world.ts) record
- * preference pairs on held-out prompts of the attribute world; the fixture model scores
- * everything. Per user: a fixed pool of pairs, split 80/20 after a seeded shuffle, for each seed.
- * Methods, all on the same model:
- *   - Base: history injection (C.1.1), the training pairs serialized into the user message
- *     before the prompt, as many as fit the model's context;
- *   - EXACT without retrieval (C.5.2): one global attribute set for every test prompt;
- *   - EXACT with top-1 retrieval (the paper) and with a top-m similarity-weighted vote (ours);
- *   - Drift-style: per-user linear weights over single-attribute rewards (bench/lib/drift.ts).
- * Writes bench/results/quality.{json,md,svg} and quality-k.svg; prints the Markdown. Scores are
- * cached in .cache/bench/ (keyed by the model file's hash), so a second run takes seconds.
- * --quick: one seed, k up to 3, two exhaustive pairs; writes to .cache/bench-quick unless --out is given.
+ * Synthetic users of the attribute world (bench/lib/world.ts) record preference pairs on prompts
+ * the fixture model never saw; every data seed draws new prompts and responses for every user
+ * (bench/lib/benchData.ts). Users whose style shifts with the topic record 15 choices, the others
+ * 8; each method is evaluated after the first 4, 6 and all of them, on 8 test pairs per user that
+ * carry the user's true preference (a careless user's flipped choices are only in training).
+ * Algorithm 1 runs once per training pair (k = 3, no stopping); selection with the chance-level
+ * test is read off those steps (the same as greedySelect with `significance`, checked below).
+ * Methods, all on the same model and 42-attribute library (--library core: the 14 the planted
+ * sets are drawn from):
+ *   - the plain prompt; Base: history injection (C.1.1); the 3 most frequent attributes;
+ *   - EXACT as in the paper (k = 3, gain > 0, top-1, the stored hash vectors), with B.1.2's
+ *     non-negativity filter, and with a top-5 vote;
+ *   - EXACT with the chance-level stopping rule, retrieval by term-weighted vectors, top-1 or
+ *     abstaining (core/abstention.ts), over a grid of thresholds; the extension's default is the
+ *     grid point with the best score (defined in SELECTION_RULE) on these seeds;
+ *   - the planted set (oracle); --drift adds the Drift-style baseline (bench/lib/drift.ts).
+ * Writes quality.{json,md,svg} and quality-train.svg to --out (bench/results; --quick: one seed,
+ * .cache/bench-quick). Scores are cached in .cache/bench/ keyed by the model file's hash.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -24,77 +29,75 @@ import { join } from 'node:path';
 import {
   ATTRIBUTE_NAMES,
   buildIndexEntries,
+  chanceLevel,
   cosineSimilarity,
-  exhaustiveSelect,
+  decideInjection,
+  DEFAULT_ABSTENTION,
+  DEFAULT_SIGNIFICANCE,
   globalProfile,
   greedySelect,
   retrieveAttributes,
+  type AbstentionOptions,
   type LogLikelihoodScorer,
   type MemoryItem,
   type PairSelection,
   type ScoreRequest,
   type SelectionResult,
 } from '../src/core';
-import { LocalHashEmbedder } from '../src/engines/embeddings';
+import { hashEmbed, LocalHashEmbedder, TermWeights } from '../src/engines/embeddings';
 import { CORE_ATTRIBUTES } from '../tools/attribute-world/corpus';
+import { seedData, userGroup, type UserData, type UserGroup } from './lib/benchData';
 import { driftMargin, fitDrift } from './lib/drift';
-import {
-  barChartSvg,
-  flag,
-  fmtMeanStd,
-  lineChartSvg,
-  mean,
-  meanStd,
-  option,
-  pct,
-  Progress,
-  round,
-  table,
-  writeJson,
-  writeText,
-} from './lib/report';
+import { barChartSvg, flag, fmtMeanStd, lineChartSvg, mean, meanStd, option, pct, Progress, round, table, writeJson, writeText, type MeanStd } from './lib/report';
 import { CachedScorer, fileHash, FIXTURE_MODEL, mapPool, ScorerPool } from './lib/scoring';
-import { PLANTED_USERS, shifts, splitPairs, userPairs, type PlantedPair, type PlantedUser } from './lib/world';
+import { PLANTED_USERS, type PlantedPair } from './lib/world';
 
 // ------------------------------------------------------------------------------ configuration
 
 const QUICK = flag('quick');
 const MODEL = option('model', FIXTURE_MODEL);
-const N_USERS = Number(option('users', '10'));
-const N_PAIRS = Number(option('pairs', '20'));
 const SEEDS = option('seeds', QUICK ? '1' : '1,2,3').split(',').map(Number);
-const LIBRARY_NAME = option('library', 'core');
-const LIBRARY: ReadonlyArray<string> = LIBRARY_NAME === 'full' ? ATTRIBUTE_NAMES : CORE_ATTRIBUTES;
+const LIBRARY_NAME = option('library', 'full');
+const LIBRARY: ReadonlyArray<string> = LIBRARY_NAME === 'core' ? CORE_ATTRIBUTES : ATTRIBUTE_NAMES;
+const DEFAULT_USERS = 'u01,u02,u14,u13,u03,u04,u05,u15,u16,u17,u18';
+const USER_IDS = option('users', DEFAULT_USERS).split(',');
+const TRAIN_SHIFT = Number(option('train-shift', '15'));
+const TRAIN_OTHER = Number(option('train-other', '8'));
+const N_TEST = Number(option('test', '8'));
 const K = 3;
-const KS = [1, 3, 5, 10].filter((k) => k <= Number(option('kmax', QUICK ? '3' : '10')) && k <= LIBRARY.length);
-const KMAX = Math.max(K, ...KS);
-// One scorer process more than there are cores: each waits on llama.cpp's worker thread for every
-// scored token, so with one per core the CPU sat ~30% idle (2 cores: 3 workers 1.27x faster than 2,
-// 4 no faster). At most 4: each process loads its own copy of the model (--model may be a big one).
+const DRIFT = flag('drift');
+// One scorer process more than there are cores (each waits on llama.cpp's worker thread per token); at most 4 model copies.
 const WORKERS = Number(option('workers', String(Math.min(availableParallelism() + 1, 4))));
-const EXHAUSTIVE_PAIRS = Number(option('exhaustive-pairs', QUICK ? '2' : '8'));
-const GLOBAL_GREEDY = !flag('no-global-greedy');
-const MODEL_EMBEDDINGS = !flag('no-model-embeddings');
-// A quick run must not overwrite the committed full results.
 const OUT = option('out', QUICK ? '.cache/bench-quick' : 'bench/results');
-const DATA_SEED = 1;
 const VOTE_M = 5;
+/** Chance-level thresholds tried (selection.ts chanceLevel); 0 is B.1.2's "gain > 0". */
+const SIGNIFICANCES = [0, 0.25, 0.5, 0.75, 1, 1.5];
+const FLOORS = [-1, 0.1, 0.15, 0.2, 0.3];
+const AGREEMENTS = [0, 0.5, 0.67];
+const CONFIDENCES = [0.5, 0.67];
 
 if (!existsSync(MODEL)) {
   console.error(`No model at ${MODEL}. The fixture model (test/fixtures/model/exact-tiny.gguf) is built by tools/train-fixture/build.sh; or pass --model.`);
   process.exit(1);
 }
-
-// ------------------------------------------------------------------------------ definitions
+const users = USER_IDS.map((id) => {
+  const u = PLANTED_USERS.find((x) => x.id === id || x.id.startsWith(`${id}-`));
+  if (u === undefined) throw new Error(`Unknown user ${id}; one of ${PLANTED_USERS.map((x) => x.id).join(', ')}`);
+  return u;
+});
+const trainSize = (u: (typeof users)[number]): number => (userGroup(u) === 'shift' ? TRAIN_SHIFT : TRAIN_OTHER);
+const SIZES = [...new Set([4, 6, TRAIN_OTHER, TRAIN_SHIFT])].filter((n) => n <= Math.max(TRAIN_SHIFT, TRAIN_OTHER)).sort((a, b) => a - b);
 
 const DEFINITIONS = {
-  J: 'J(A) = log p(y_w | x, A) - log p(y_l | x, A): the preferred-vs-rejected log-likelihood gap with the attribute block `Attributes: <A>` appended to the prompt (A = {} is the plain prompt). Log-likelihoods are teacher-forced sums over the response tokens and the end-of-turn marker (llama.cpp engine).',
-  gapAccuracy:
-    'Gap-widening accuracy (the paper\'s C.5.2 "personalization modeling accuracy", obj_match > 0): the share of test pairs for which the method\'s prompt condition C widens the gap relative to the plain prompt, J(C) - J({}) > 0. Defined for methods that condition the prompt (EXACT variants: C = the injected attributes; Base: C = the serialized history) and for the Drift-style policy, whose gap over the plain model is w . d. An empty attribute set counts as not widening (gain 0).',
-  preferenceAccuracy:
-    'Preference accuracy (Table 2 style, the paper\'s Section 6.2): the share of test pairs for which the method ranks the preferred response above the rejected one. Prompt-conditioning methods: J(C) > 0. Drift-style reward model: w . d > 0, where d_i = J({a_i}) - J({}) is the difference of the attribute rewards r_i(x, y) = log p(y | x, a_i) - log p(y | x) between the two responses; it leaves out the plain model\'s own gap J({}), which every policy-level number includes. Drift-style policy pi(y | x) exp(w . r(x, y)): J({}) + w . d > 0. Unpersonalized model: J({}) > 0.',
-  aggregation: 'Per seed: accuracy per user, averaged over users (macro, as in the paper\'s Section 6.2); reported as mean ± sample standard deviation over the seeds.',
+  J: 'J(A) = log p(y_w | x, A) - log p(y_l | x, A): the preferred-vs-rejected log-likelihood gap with the attribute block `Attributes: <A>` appended to the prompt (A = {} is the plain prompt), teacher-forced by the llama.cpp engine.',
+  gap: 'Gap-widening accuracy (C.5.2, obj_match > 0): share of test pairs whose injected condition C widens the gap, J(C) - J({}) > 0. Every test pair counts; an empty injection widens nothing.',
+  pref: 'Preference accuracy: share of test pairs ranked the right way round with the method\'s prompt, J(C) > 0 (an empty injection: the plain prompt\'s J({}) > 0). "No personalization" is the plain prompt.',
+  harm: 'Harm rate: share of test pairs whose injected attributes narrow the gap, J(C) - J({}) < 0.',
+  recovery: 'Planted-attribute precision: share of injected attributes in the planted set of the test prompt\'s topic (pairs with a non-empty injection); recall: share of the planted set injected (pairs whose planted set is not empty; an empty injection recalls nothing).',
+  aggregation: 'Per seed: per-user rates over the user\'s 8 test pairs, averaged over the users of a group (macro); mean ± sample std over the independent data seeds.',
 };
+const SELECTION_RULE =
+  'score = mean gap-widening accuracy over the non-plain users at every training size, minus the harm rate over all users (plain-preferring users included), averaged over seeds';
 
 // ------------------------------------------------------------------------------ setup
 
@@ -103,18 +106,17 @@ const phases: Record<string, number> = {};
 const phase = (name: string, since: number): void => {
   phases[name] = round((performance.now() - since) / 1000, 1);
 };
-
-const users: PlantedUser[] = PLANTED_USERS.slice(0, N_USERS);
-const pairsByUser = new Map(users.map((u) => [u.id, userPairs(u, N_PAIRS, DATA_SEED)]));
-const allPairs: PlantedPair[] = users.flatMap((u) => pairsByUser.get(u.id)!);
+const data = new Map<number, UserData[]>(SEEDS.map((seed) => [seed, seedData(users, seed, trainSize, N_TEST)]));
+const allTrain = [...data.values()].flatMap((ds) => ds.flatMap((d) => d.train));
+const allTest = [...data.values()].flatMap((ds) => ds.flatMap((d) => d.test));
 const modelHash = await fileHash(MODEL);
 const pool = new ScorerPool(MODEL, WORKERS);
 const cacheFile = flag('no-cache') ? undefined : join('.cache', 'bench', `scores-${modelHash.slice(0, 16)}.json`);
 const scorer = new CachedScorer(pool, cacheFile);
 const info = (await pool.primary.info()).info;
 console.error(
-  `model ${MODEL} (${info.architecture}, vocab ${info.vocabSize}, context ${info.contextSize}); ${users.length} users x ${N_PAIRS} pairs; ` +
-    `library ${LIBRARY_NAME} (${LIBRARY.length}); seeds ${SEEDS.join(',')}; ${WORKERS} workers; cache ${cacheFile ?? 'off'} (${scorer.usage.loaded} scores loaded)`,
+  `model ${MODEL} (vocab ${info.vocabSize}, context ${info.contextSize}); ${users.length} users; seeds ${SEEDS.join(',')}; library ${LIBRARY_NAME} (${LIBRARY.length}); ` +
+    `${allTrain.length} training / ${allTest.length} test pairs; ${WORKERS} workers; cache ${cacheFile ?? 'off'} (${scorer.usage.loaded} scores loaded)`,
 );
 
 const setKey = (a: ReadonlyArray<string>): string => a.join('|');
@@ -130,129 +132,220 @@ async function objectives(s: LogLikelihoodScorer, pair: PlantedPair, sets: Reado
   return new Map(unique.map((a, i) => [setKey(a), scores[2 * i]! - scores[2 * i + 1]!]));
 }
 
-// ------------------------------------------------------------------------------ 1. Algorithm 1 on every pair
+// ------------------------------------------------------------------------------ 1. Algorithm 1 on every training pair
 
 let since = performance.now();
-/** Greedy at k = 3 for every pair (what every method needs). */
 const greedy = new Map<string, SelectionResult>();
 {
-  const progress = new Progress(`greedy k=${K} over ${LIBRARY.length} attributes`, allPairs.length);
+  const progress = new Progress(`greedy k=${K} over ${LIBRARY.length} attributes`, allTrain.length);
   let done = 0;
-  await mapPool(allPairs, WORKERS, async (p) => {
+  await mapPool(allTrain, WORKERS, async (p) => {
     greedy.set(p.id, await greedySelect(scorer, p, LIBRARY, { k: K }));
     progress.update(++done, `cache ${scorer.usage.hits} hits / ${scorer.usage.misses} misses`);
+    if (done % 50 === 0) scorer.save();
   });
   progress.finish();
   scorer.save();
 }
 phase('greedy', since);
 
-/**
- * Greedy up to k_max, computed only for pairs a top-1 retrieval at k > 3 actually reaches (its
- * first three rounds come from the score cache). Greedy is nested: the selection at budget k is
- * the first k steps of the k_max run, so one run serves every k.
- */
-const extended = new Map<string, Promise<SelectionResult>>();
-let extendedPairs = 0;
-function greedyUpTo(p: PlantedPair, k: number): Promise<SelectionResult> {
-  if (k <= K) return Promise.resolve(greedy.get(p.id)!);
-  let run = extended.get(p.id);
-  if (run === undefined) {
-    extendedPairs += 1;
-    run = greedySelect(scorer, p, LIBRARY, { k: KMAX });
-    extended.set(p.id, run);
-  }
-  return run;
-}
-
-/** The greedy selection at budget k: the first k steps of the k_max run (greedy is nested). */
-function atK(sel: SelectionResult, k: number, nonNegative = false): { attributes: string[]; objective: number; gain: number } {
-  let steps = sel.steps.slice(0, k);
-  // B.1.2's non-negativity filter stops at the first attribute whose marginal gain is not positive:
-  // the same as greedySelect(..., { nonNegative: true }), read off the unfiltered run.
-  if (nonNegative) {
-    const stop = steps.findIndex((st) => !(st.marginalGain > 0));
+/** The selection with the chance-level test at `significance` (undefined: the paper's k steps), read off the k = 3 run. */
+function stopped(sel: SelectionResult, significance: number | undefined): { attributes: string[]; objective: number; gain: number } {
+  let steps = sel.steps;
+  if (significance !== undefined) {
+    const need = Math.max(0, chanceLevel(sel.base!, significance));
+    const stop = steps.findIndex((st) => !(st.marginalGain > need));
     if (stop >= 0) steps = steps.slice(0, stop);
   }
   const objective = steps.length === 0 ? sel.baseObjective : steps[steps.length - 1]!.objective;
   return { attributes: steps.map((s) => s.attribute), objective, gain: objective - sel.baseObjective };
 }
 
-// ------------------------------------------------------------------------------ 2. embeddings
-
-since = performance.now();
-const hashEmbedder = new LocalHashEmbedder();
-const hashVectors = new Map<string, number[]>();
-{
-  const vs = await hashEmbedder.embed(allPairs.map((p) => p.prompt));
-  allPairs.forEach((p, i) => hashVectors.set(p.id, vs[i]!));
+// The post-hoc reading must equal what the extension runs: greedySelect with `significance` (all cache hits).
+for (const p of allTrain.slice(0, 12)) {
+  for (const sig of [0, DEFAULT_SIGNIFICANCE]) {
+    const direct = await greedySelect(scorer, p, LIBRARY, { k: K, significance: sig });
+    if (setKey(direct.attributes) !== setKey(stopped(greedy.get(p.id)!, sig).attributes)) throw new Error(`post-hoc stopping disagrees with greedySelect on ${p.id}`);
+  }
 }
-const modelVectors = new Map<string, number[]>();
-if (MODEL_EMBEDDINGS) {
-  const vs = await pool.primary.embed(allPairs.map((p) => p.prompt));
-  allPairs.forEach((p, i) => modelVectors.set(p.id, vs[i]!));
-}
-phase('embeddings', since);
-const embeddings: Array<{ name: string; vectors: Map<string, number[]> }> = [{ name: 'hash', vectors: hashVectors }];
-if (MODEL_EMBEDDINGS) embeddings.push({ name: 'model', vectors: modelVectors });
 
-// ------------------------------------------------------------------------------ 3. per seed and user
+// ------------------------------------------------------------------------------ 2. the chance-level test: which noise scale separates planted from chance gains
+
+/** Every greedy step of a pair, labelled: is the attribute planted (a real explanation) or not (chance)? Flipped pairs left out. */
+const stepRows = allTrain
+  .filter((p) => p.flipped !== true)
+  .flatMap((p) => {
+    const sel = greedy.get(p.id)!;
+    const nats = Math.abs(sel.base!.chosen) + Math.abs(sel.base!.rejected);
+    return sel.steps.map((st) => ({ planted: p.planted.includes(st.attribute), gain: st.marginalGain, nats }));
+  });
+/** Area under the ROC curve of a score separating planted steps from the others. */
+function auc(rows: ReadonlyArray<{ planted: boolean; score: number }>): number {
+  const pos = rows.filter((r) => r.planted).map((r) => r.score);
+  const neg = rows.filter((r) => !r.planted).map((r) => r.score);
+  let wins = 0;
+  for (const a of pos) for (const b of neg) wins += a > b ? 1 : a === b ? 0.5 : 0;
+  return pos.length * neg.length === 0 ? NaN : wins / (pos.length * neg.length);
+}
+const noiseScales = {
+  absoluteNats: round(auc(stepRows.map((r) => ({ planted: r.planted, score: r.gain })))),
+  perSqrtNats: round(auc(stepRows.map((r) => ({ planted: r.planted, score: r.gain / Math.sqrt(r.nats) })))),
+  perNat: round(auc(stepRows.map((r) => ({ planted: r.planted, score: r.gain / r.nats })))),
+};
+const stepsAbove = SIGNIFICANCES.map((sig) => {
+  const above = (r: (typeof stepRows)[number]): boolean => r.gain > Math.max(0, sig * Math.sqrt(r.nats));
+  const planted = stepRows.filter((r) => r.planted);
+  const other = stepRows.filter((r) => !r.planted);
+  return { significance: sig, plantedStepsAbove: round(mean(planted.map((r) => (above(r) ? 1 : 0)))), otherStepsAbove: round(mean(other.map((r) => (above(r) ? 1 : 0)))) };
+});
+
+// ------------------------------------------------------------------------------ 3. evaluation
 
 interface Outcome {
-  /** J(C) - J({}) > 0; undefined where not defined. */
-  readonly gap?: boolean;
+  readonly gap: boolean;
+  readonly harm: boolean;
   readonly pref: boolean;
+  readonly precision?: number;
+  readonly recall?: number;
 }
-
-type MethodId = string;
-/** seed -> user -> method -> outcomes over the user's test pairs. */
-const outcomes = new Map<number, Map<string, Map<MethodId, Outcome[]>>>();
-const retrievalTopicMatch = new Map<string, number[]>(); // embedding -> per-seed share
-const retrievedRecovery: Array<{ seed: number; precision: number; recall: number }> = [];
-const historyStats: number[] = [];
-const shortHistoryStats: number[] = [];
-const globalSets: Array<{ seed: number; user: string; greedy?: string[]; top: string[]; freq: string[] }> = [];
-const driftWeights: Array<{ seed: number; user: string; top: Array<{ attribute: string; weight: number }> }> = [];
-
-function record(seed: number, user: string, method: MethodId, o: Outcome): void {
-  let byUser = outcomes.get(seed);
-  if (byUser === undefined) outcomes.set(seed, (byUser = new Map()));
-  let byMethod = byUser.get(user);
-  if (byMethod === undefined) byUser.set(user, (byMethod = new Map()));
-  const list = byMethod.get(method) ?? [];
+/** method -> seed -> user -> train size -> outcomes. */
+const outcomes = new Map<string, Map<number, Map<string, Map<number, Outcome[]>>>>();
+function record(method: string, seed: number, user: string, size: number, o: Outcome): void {
+  const bySeed = outcomes.get(method) ?? new Map<number, Map<string, Map<number, Outcome[]>>>();
+  outcomes.set(method, bySeed);
+  const byUser = bySeed.get(seed) ?? new Map<string, Map<number, Outcome[]>>();
+  bySeed.set(seed, byUser);
+  const bySize = byUser.get(user) ?? new Map<number, Outcome[]>();
+  byUser.set(user, bySize);
+  const list = bySize.get(size) ?? [];
   list.push(o);
-  byMethod.set(method, list);
+  bySize.set(size, list);
 }
 
-/** Greedy on the global objective F(A) = mean over the training pairs of J(A) - J({}) (Eq. 12-13). */
-async function globalGreedy(train: ReadonlyArray<PlantedPair>, k: number): Promise<string[]> {
-  const chosen: string[] = [];
-  for (let round = 0; round < k; round++) {
-    const candidates = LIBRARY.filter((a) => !chosen.includes(a));
-    const sets = candidates.map((a) => [...chosen, a]);
-    const perPair = await mapPool(train, WORKERS, (p) => objectives(scorer, p, sets));
-    let best = -1;
-    let bestValue = -Infinity;
-    sets.forEach((set, i) => {
-      const f = mean(perPair.map((m) => m.get(setKey(set))! - m.get('')!));
-      if (f > bestValue) {
-        bestValue = f;
-        best = i;
+const hashEmbedder = new LocalHashEmbedder();
+const stored = new Map<string, number[]>([...allTrain, ...allTest].map((p) => [p.id, hashEmbed(p.prompt, hashEmbedder.dimension)]));
+/** Same-topic nearest neighbour: embedder -> size -> seed -> [hits, n]. */
+const topicHits = new Map<string, Map<number, Map<number, [number, number]>>>();
+function countTopic(embedder: string, size: number, seed: number, same: boolean): void {
+  const bySize = topicHits.get(embedder) ?? new Map<number, Map<number, [number, number]>>();
+  topicHits.set(embedder, bySize);
+  const bySeed = bySize.get(size) ?? new Map<number, [number, number]>();
+  bySize.set(size, bySeed);
+  const c = bySeed.get(seed) ?? [0, 0];
+  bySeed.set(seed, [c[0] + (same ? 1 : 0), c[1] + 1]);
+}
+
+interface GridPoint {
+  readonly id: string;
+  readonly significance: number;
+  readonly abstention: AbstentionOptions;
+}
+const GRID: GridPoint[] = SIGNIFICANCES.flatMap((significance) =>
+  FLOORS.flatMap((similarityFloor) =>
+    AGREEMENTS.flatMap((minAgreement) =>
+      CONFIDENCES.map((profileConfidence) => ({
+        id: `grid:sig=${significance},floor=${similarityFloor},agree=${minAgreement},conf=${profileConfidence}`,
+        significance,
+        abstention: { ...DEFAULT_ABSTENTION, similarityFloor, minAgreement, profileConfidence, k: K },
+      })),
+    ),
+  ),
+);
+const historyFits: number[] = [];
+
+since = performance.now();
+const evalProgress = new Progress('evaluating seeds x users x training sizes', SEEDS.length * users.length * SIZES.length);
+let evalDone = 0;
+for (const seed of SEEDS) {
+  for (const d of data.get(seed)!) {
+    const uid = d.user.id;
+    for (const size of SIZES) {
+      if (size > d.train.length) {
+        evalProgress.update(++evalDone);
+        continue;
       }
-    });
-    chosen.push(candidates[best]!);
+      const train = d.train.slice(0, size);
+      const full = size === d.train.length;
+      const selections = (sig: number | undefined): PairSelection[] => train.map((p) => ({ pairId: p.id, prompt: p.prompt, ...stopped(greedy.get(p.id)!, sig) }));
+      const items = (sig: number | undefined, vectors: (p: PlantedPair) => number[]): MemoryItem[] => {
+        const byId = new Map(train.map((p) => [p.id, p]));
+        return buildIndexEntries(selections(sig)).map((e) => ({ id: e.pairId, prompt: e.prompt, attributes: e.attributes, gain: e.gain, embedding: vectors(byId.get(e.pairId)!) }));
+      };
+      const terms = new TermWeights(train.map((p) => p.prompt));
+      const weighted = new Map([...train, ...d.test].map((p) => [p.id, hashEmbed(p.prompt, hashEmbedder.dimension, terms)]));
+      const paperItems = items(undefined, (p) => stored.get(p.id)!);
+      const nonnegItems = items(0, (p) => stored.get(p.id)!);
+      const gridItems = new Map(SIGNIFICANCES.map((sig) => [sig, items(sig, (p) => weighted.get(p.id)!)]));
+      const freq = globalProfile(paperItems, K);
+      const history = full ? await historyPrompt(train, d.test) : undefined;
+      if (history !== undefined) historyFits.push(history.used / train.length);
+      const drift = DRIFT && full ? fitDrift(await mapPool(train, WORKERS, (p) => singleRewards(p))) : undefined;
+
+      await mapPool(d.test, WORKERS, async (p) => {
+        const sets = new Map<string, string[]>();
+        const qStored = stored.get(p.id)!;
+        const qWeighted = weighted.get(p.id)!;
+        sets.set('exact-global-freq', freq);
+        sets.set('exact-top1-paper', retrieveAttributes(qStored, paperItems, { mode: 'top1' }).attributes);
+        sets.set('exact-top1-nonneg', retrieveAttributes(qStored, nonnegItems, { mode: 'top1' }).attributes);
+        sets.set('exact-vote', retrieveAttributes(qStored, paperItems, { mode: 'vote', m: VOTE_M, k: K }).attributes);
+        sets.set('exact-top1-stop', retrieveAttributes(qWeighted, gridItems.get(DEFAULT_SIGNIFICANCE)!, { mode: 'top1' }).attributes);
+        sets.set('oracle-planted', [...p.planted]);
+        for (const g of GRID) sets.set(g.id, decideInjection(qWeighted, gridItems.get(g.significance)!, g.abstention).attributes);
+        const nearest = (q: number[], vectors: (t: PlantedPair) => number[]): PlantedPair =>
+          train.map((t, i) => ({ t, i, s: cosineSimilarity(q, vectors(t)) })).sort((a, b) => b.s - a.s || a.i - b.i)[0]!.t;
+        countTopic('hash', size, seed, nearest(qStored, (t) => stored.get(t.id)!).topic === p.topic);
+        countTopic('hash + term weights', size, seed, nearest(qWeighted, (t) => weighted.get(t.id)!).topic === p.topic);
+
+        const js = await objectives(scorer, p, [...sets.values()]);
+        const j0 = js.get('')!;
+        record('none', seed, uid, size, { gap: false, harm: false, pref: j0 > 0 });
+        for (const [method, a] of sets) {
+          const j = js.get(setKey(a))!;
+          const hit = a.filter((x) => p.planted.includes(x)).length;
+          record(method, seed, uid, size, {
+            gap: a.length > 0 && j - j0 > 0,
+            harm: a.length > 0 && j - j0 < 0,
+            pref: j > 0,
+            ...(a.length > 0 ? { precision: hit / a.length } : {}),
+            ...(p.planted.length > 0 ? { recall: hit / p.planted.length } : {}),
+          });
+        }
+        if (history !== undefined) {
+          const [hw, hl] = await scorer.scoreBatch([
+            { prompt: history.head + p.prompt, attributes: [], response: p.chosen },
+            { prompt: history.head + p.prompt, attributes: [], response: p.rejected },
+          ]);
+          const jh = hw! - hl!;
+          record('base-history', seed, uid, size, { gap: jh - j0 > 0, harm: jh - j0 < 0, pref: jh > 0 });
+        }
+        if (drift !== undefined) {
+          const margin = driftMargin(drift, await singleRewards(p));
+          record('drift-policy', seed, uid, size, { gap: margin > 0, harm: margin < 0, pref: j0 + margin > 0 });
+        }
+      });
+      evalProgress.update(++evalDone, `cache ${scorer.usage.hits} hits / ${scorer.usage.misses} misses`);
+    }
   }
-  return chosen;
+  scorer.save();
+}
+evalProgress.finish();
+phase('evaluation', since);
+
+/** Drift-style features: each library attribute's reward difference J({a}) - J({}). */
+async function singleRewards(p: PlantedPair): Promise<number[]> {
+  const m = await objectives(scorer, p, LIBRARY.map((a) => [a]));
+  return LIBRARY.map((a) => m.get(a)! - m.get('')!);
 }
 
-/** Base (C.1.1): the training history serialized into the user message, within the context. */
-async function historyPrompt(train: ReadonlyArray<PlantedPair>, test: ReadonlyArray<PlantedPair>, maxTokens = Infinity): Promise<{ head: string; used: number }> {
+/** Base (C.1.1): the training history serialized into the user message, as much as fits the context. */
+async function historyPrompt(train: ReadonlyArray<PlantedPair>, test: ReadonlyArray<PlantedPair>): Promise<{ head: string; used: number }> {
   const count = async (s: string): Promise<number> => (await pool.primary.tokenize(s)).length;
   let longest = 0;
   for (const p of test) longest = Math.max(longest, (await count(p.prompt)) + Math.max(await count(p.chosen), await count(p.rejected)));
   const intro = 'My earlier choices between two replies (the one I preferred, and the one I rejected):\n\n';
   const outro = 'Reply to this in the style I prefer:\n';
-  const budget = Math.min(maxTokens, info.contextSize - longest - (await count(intro + outro)) - 32);
+  const budget = info.contextSize - longest - (await count(intro + outro)) - 32;
   let head = intro;
   let used = 0;
   let tokens = 0;
@@ -267,471 +360,238 @@ async function historyPrompt(train: ReadonlyArray<PlantedPair>, test: ReadonlyAr
   return { head: head + outro, used };
 }
 
-since = performance.now();
-const evalProgress = new Progress('evaluating seeds x users', SEEDS.length * users.length);
-let evalDone = 0;
-for (const seed of SEEDS) {
-  const topicMatch = new Map<string, { same: number; n: number }>();
-  for (const user of users) {
-    const { train, test } = splitPairs(pairsByUser.get(user.id)!, seed * 1000 + users.indexOf(user));
-    // The index at budget k, as the product builds it (gain filter, prompt deduplication).
-    const indexAt = (k: number, emb: Map<string, number[]>, nonNegative = false): MemoryItem[] => {
-      const selections: PairSelection[] = train.map((p) => ({ pairId: p.id, prompt: p.prompt, ...atK(greedy.get(p.id)!, k, nonNegative) }));
-      return buildIndexEntries(selections).map((e) => ({ id: e.pairId, prompt: e.prompt, attributes: e.attributes, embedding: emb.get(e.pairId)! }));
-    };
-    const topicOf = new Map(train.map((p) => [p.id, p.topic]));
-    /**
-     * Top-1 retrieval at budget k without selecting every training pair at k: walk the training
-     * prompts from most to least similar (ties in index order) and take the first whose selection
-     * at k passes the gain filter. Same answer as retrieveAttributes over buildIndexEntries
-     * (checked below at k <= 3); prompts are distinct, so deduplication changes nothing.
-     */
-    const top1At = async (k: number, q: ReadonlyArray<number>, emb: Map<string, number[]>): Promise<string[]> => {
-      const order = train
-        .map((t, i) => ({ t, i, sim: cosineSimilarity(q, emb.get(t.id)!) }))
-        .sort((a, b) => b.sim - a.sim || a.i - b.i);
-      for (const { t } of order) {
-        const sel = atK(await greedyUpTo(t, k), k);
-        if (sel.gain > 0) return sel.attributes;
-      }
-      return [];
-    };
-    // Global sets (no retrieval).
-    const entries3 = buildIndexEntries(train.map((p) => ({ pairId: p.id, prompt: p.prompt, ...atK(greedy.get(p.id)!, K) })));
-    const top = [...(entries3.reduce<(typeof entries3)[number] | undefined>((b, e) => (b === undefined || e.objective > b.objective ? e : b), undefined)?.attributes ?? [])];
-    const freq = globalProfile(entries3, K);
-    const gGreedy = GLOBAL_GREEDY ? await globalGreedy(train, K) : undefined;
-    globalSets.push({ seed, user: user.id, ...(gGreedy !== undefined ? { greedy: gGreedy } : {}), top, freq });
-    // Drift weights.
-    const singles = new Map<string, Map<string, number>>();
-    const features = (p: PlantedPair): number[] => LIBRARY.map((a) => singles.get(p.id)!.get(a)!);
-    await mapPool([...train, ...test], WORKERS, async (p) => {
-      const m = await objectives(scorer, p, LIBRARY.map((a) => [a]));
-      singles.set(p.id, new Map(LIBRARY.map((a) => [a, m.get(a)! - m.get('')!])));
-    });
-    const drift = fitDrift(train.map(features));
-    driftWeights.push({
-      seed,
-      user: user.id,
-      top: LIBRARY.map((attribute, i) => ({ attribute, weight: round(drift.weights[i]!, 4) }))
-        .sort((a, b) => b.weight - a.weight)
-        .slice(0, 4),
-    });
-    // Base history.
-    const history = await historyPrompt(train, test);
-    historyStats.push(history.used / train.length);
-    // Sensitivity check: a short history (what fits in 256 tokens), nearer the lengths the model was trained on.
-    const shortHistory = await historyPrompt(train, test, 256);
-    shortHistoryStats.push(shortHistory.used);
+// ------------------------------------------------------------------------------ 4. aggregate
 
-    await mapPool(test, WORKERS, async (p) => {
-      const sets = new Map<MethodId, string[]>();
-      sets.set('exact-global-top', top);
-      sets.set('exact-global-freq', freq);
-      if (gGreedy !== undefined) sets.set('exact-global-greedy', gGreedy);
-      sets.set('oracle-planted', [...p.planted]);
-      {
-        const items = indexAt(K, hashVectors, true);
-        const q = hashVectors.get(p.id)!;
-        sets.set(`exact-top1-hash-nonneg@${K}`, retrieveAttributes(q, items, { mode: 'top1' }).attributes);
-        sets.set(`exact-vote-hash-nonneg@${K}`, retrieveAttributes(q, items, { mode: 'vote', m: VOTE_M, k: K }).attributes);
-      }
-      for (const { name, vectors } of embeddings) {
-        const q = vectors.get(p.id)!;
-        for (const k of KS.includes(K) ? KS : [K, ...KS]) {
-          if (k > K) {
-            sets.set(`exact-top1-${name}@${k}`, await top1At(k, q, vectors));
-            continue;
-          }
-          const items = indexAt(k, vectors);
-          const r1 = retrieveAttributes(q, items, { mode: 'top1' });
-          const rv = retrieveAttributes(q, items, { mode: 'vote', m: VOTE_M, k });
-          const walked = await top1At(k, q, vectors);
-          if (walked.join('|') !== r1.attributes.join('|')) throw new Error(`top-1 walk disagrees with retrieveAttributes at k=${k}: ${walked} vs ${r1.attributes}`);
-          sets.set(`exact-top1-${name}@${k}`, r1.attributes);
-          sets.set(`exact-vote-${name}@${k}`, rv.attributes);
-          if (k === K) {
-            const nb = r1.neighbors[0];
-            const tm = topicMatch.get(name) ?? { same: 0, n: 0 };
-            tm.n += 1;
-            if (nb !== undefined && topicOf.get(nb.id) === p.topic) tm.same += 1;
-            topicMatch.set(name, tm);
-            if (name === 'hash') {
-              const hit = r1.attributes.filter((a) => p.planted.includes(a)).length;
-              retrievedRecovery.push({ seed, precision: r1.attributes.length === 0 ? 0 : hit / r1.attributes.length, recall: hit / p.planted.length });
-            }
-          }
-        }
-      }
-      const js = await objectives(scorer, p, [...sets.values()]);
-      const j0 = js.get('')!;
-      record(seed, user.id, 'none', { pref: j0 > 0 });
-      for (const [method, a] of sets) {
-        const j = js.get(setKey(a))!;
-        record(seed, user.id, method, { gap: a.length > 0 && j - j0 > 0, pref: j > 0 });
-      }
-      // Base: history injection.
-      const [hw, hl] = await scorer.scoreBatch([
-        { prompt: history.head + p.prompt, attributes: [], response: p.chosen },
-        { prompt: history.head + p.prompt, attributes: [], response: p.rejected },
-      ]);
-      const jh = hw! - hl!;
-      record(seed, user.id, 'base-history', { gap: jh - j0 > 0, pref: jh > 0 });
-      const [sw, sl] = await scorer.scoreBatch([
-        { prompt: shortHistory.head + p.prompt, attributes: [], response: p.chosen },
-        { prompt: shortHistory.head + p.prompt, attributes: [], response: p.rejected },
-      ]);
-      const js2 = sw! - sl!;
-      record(seed, user.id, 'base-history-short', { gap: js2 - j0 > 0, pref: js2 > 0 });
-      // Drift: the reward model's ranking, and the decoding policy pi(y|x) exp(w . r(x, y)) (beta = 1).
-      const margin = driftMargin(drift, features(p));
-      record(seed, user.id, 'drift', { pref: margin > 0 });
-      record(seed, user.id, 'drift-policy', { gap: margin > 0, pref: j0 + margin > 0 });
-    });
-    evalProgress.update(++evalDone, `cache ${scorer.usage.hits} hits / ${scorer.usage.misses} misses`);
-  }
-  for (const [name, tm] of topicMatch) {
-    const list = retrievalTopicMatch.get(name) ?? [];
-    list.push(tm.same / Math.max(1, tm.n));
-    retrievalTopicMatch.set(name, list);
-  }
-  scorer.save();
-}
-evalProgress.finish();
-phase('evaluation', since);
-
-// ------------------------------------------------------------------------------ 4. Table 7: greedy vs exhaustive
-
-since = performance.now();
-const exhaustiveSample = users.map((u) => pairsByUser.get(u.id)![0]!).concat(users.map((u) => pairsByUser.get(u.id)![1]!)).slice(0, EXHAUSTIVE_PAIRS);
-const table7Rows: Array<{
-  pair: string;
-  greedy: string[];
-  exhaustive: string[];
-  /** F of the greedy set in the order greedy added it (the order written into the prompt). */
-  greedyGain: number;
-  /** F of the same set written in library order, the order exhaustiveSelect writes every subset in. */
-  greedyCanonicalGain: number;
-  exhaustiveGain: number;
-}> = [];
-{
-  const progress = new Progress(`exhaustive k=${K} over ${LIBRARY.length} attributes`, exhaustiveSample.length);
-  let done = 0;
-  await mapPool(exhaustiveSample, WORKERS, async (p) => {
-    const ex = await exhaustiveSelect(scorer, p, LIBRARY, { k: K, batchSets: 64 });
-    const g = atK(greedy.get(p.id)!, K);
-    const canonical = [...g.attributes].sort((a, b) => LIBRARY.indexOf(a) - LIBRARY.indexOf(b));
-    const js = await objectives(scorer, p, [canonical]);
-    table7Rows.push({ pair: p.id, greedy: g.attributes, exhaustive: ex.attributes, greedyGain: g.gain, greedyCanonicalGain: js.get(setKey(canonical))! - js.get('')!, exhaustiveGain: ex.gain });
-    progress.update(++done);
-  });
-  progress.finish();
-  scorer.save();
-}
-phase('exhaustive', since);
-table7Rows.sort((a, b) => a.pair.localeCompare(b.pair));
-const table7 = {
-  pairs: table7Rows.length,
-  library: LIBRARY.length,
-  subsetsScored: table7Rows.length === 0 ? 0 : subsetCount(LIBRARY.length, K),
-  meanGreedyGain: round(mean(table7Rows.map((r) => r.greedyCanonicalGain))),
-  meanExhaustiveGain: round(mean(table7Rows.map((r) => r.exhaustiveGain))),
-  ratioOfMeans: round(mean(table7Rows.map((r) => r.greedyCanonicalGain)) / mean(table7Rows.map((r) => r.exhaustiveGain))),
-  meanOfRatios: round(mean(table7Rows.filter((r) => r.exhaustiveGain > 0).map((r) => r.greedyCanonicalGain / r.exhaustiveGain))),
-  gap: round(mean(table7Rows.map((r) => r.exhaustiveGain - r.greedyCanonicalGain))),
-  greedyOptimal: table7Rows.filter((r) => r.greedyCanonicalGain >= r.exhaustiveGain - 1e-9).length,
-  sameSet: table7Rows.filter((r) => [...r.greedy].sort().join('|') === [...r.exhaustive].sort().join('|')).length,
-  meanGreedyGainInSelectionOrder: round(mean(table7Rows.map((r) => r.greedyGain))),
-  selectionOrderBeatsExhaustive: table7Rows.filter((r) => r.greedyGain > r.exhaustiveGain + 1e-9).length,
-  meanAbsoluteOrderEffect: round(mean(table7Rows.map((r) => Math.abs(r.greedyGain - r.greedyCanonicalGain)))),
-  rows: table7Rows.map((r) => ({ ...r, greedyGain: round(r.greedyGain), greedyCanonicalGain: round(r.greedyCanonicalGain), exhaustiveGain: round(r.exhaustiveGain) })),
-};
-
-function subsetCount(n: number, k: number): number {
-  let total = 0;
-  let c = 1;
-  for (let s = 1; s <= k; s++) {
-    c = (c * (n - s + 1)) / s;
-    total += c;
-  }
-  return total;
+const groupOf = new Map(users.map((u) => [u.id, userGroup(u)]));
+type Metric = 'gap' | 'harm' | 'pref' | 'precision' | 'recall';
+interface Slice {
+  readonly groups: ReadonlyArray<UserGroup>;
+  /** 'full': each user's whole history; a number: that many training pairs. */
+  readonly size: number | 'full';
 }
 
-// ------------------------------------------------------------------------------ 5. aggregate
-
-/** Macro accuracy per seed for a method and metric, over the given users. */
-function perSeed(method: MethodId, metric: 'gap' | 'pref', userIds = users.map((u) => u.id)): number[] {
+/** Macro rate per seed over the users of the slice (users without a value in the slice are skipped). */
+function perSeed(method: string, metric: Metric, slice: Slice): number[] {
   return SEEDS.map((seed) => {
-    const accs: number[] = [];
-    for (const uid of userIds) {
-      const os = outcomes.get(seed)?.get(uid)?.get(method);
-      if (os === undefined || os.length === 0) continue;
-      const vals = os.map((o) => (metric === 'gap' ? o.gap : o.pref));
-      if (vals.some((v) => v === undefined)) return NaN;
-      accs.push(vals.filter((v) => v === true).length / vals.length);
+    const rates: number[] = [];
+    for (const u of users) {
+      if (!slice.groups.includes(groupOf.get(u.id)!)) continue;
+      const bySize = outcomes.get(method)?.get(seed)?.get(u.id);
+      if (bySize === undefined) continue;
+      const sizes = slice.size === 'full' ? [trainSize(u)] : [slice.size];
+      for (const size of sizes) {
+        const os = bySize.get(size);
+        if (os === undefined) continue;
+        const vals = os.map((o) => (metric === 'precision' || metric === 'recall' ? o[metric] : o[metric] ? 1 : 0)).filter((v): v is number => v !== undefined);
+        if (vals.length > 0) rates.push(mean(vals));
+      }
     }
-    return accs.length === 0 ? NaN : mean(accs);
+    return rates.length === 0 ? NaN : mean(rates);
   });
 }
+const ms = (method: string, metric: Metric, slice: Slice): MeanStd => meanStd(perSeed(method, metric, slice));
 
-const METHODS: Array<{ id: MethodId; label: string; gap: boolean }> = [
-  { id: 'none', label: 'Unpersonalized model (plain prompt)', gap: false },
-  { id: 'base-history', label: 'Base: history injection (C.1.1)', gap: true },
-  { id: 'base-history-short', label: 'Base with a short history (at most 256 tokens), sensitivity check', gap: true },
-  ...(GLOBAL_GREEDY ? [{ id: 'exact-global-greedy', label: 'EXACT without retrieval: greedy on mean gain F (Eq. 12-13)', gap: true }] : []),
-  { id: 'exact-global-top', label: 'EXACT without retrieval: highest-objective index entry (C.5.2 literal)', gap: true },
-  { id: 'exact-global-freq', label: 'EXACT without retrieval: 3 most frequent attributes', gap: true },
-  { id: `exact-top1-hash@${K}`, label: 'EXACT with top-1 retrieval (paper), hash embedder', gap: true },
-  { id: `exact-vote-hash@${K}`, label: `EXACT with top-${VOTE_M} vote (ours), hash embedder`, gap: true },
-  { id: `exact-top1-hash-nonneg@${K}`, label: 'EXACT with top-1 retrieval, non-negativity filter (B.1.2: greedy stops at a non-positive gain)', gap: true },
-  { id: `exact-vote-hash-nonneg@${K}`, label: `EXACT with top-${VOTE_M} vote, non-negativity filter`, gap: true },
-  ...(MODEL_EMBEDDINGS
-    ? [
-        { id: `exact-top1-model@${K}`, label: 'EXACT with top-1 retrieval, model embeddings', gap: true },
-        { id: `exact-vote-model@${K}`, label: `EXACT with top-${VOTE_M} vote, model embeddings`, gap: true },
-      ]
-    : []),
-  { id: 'drift', label: 'Drift-style reward model: sign of w . d (BT-fitted weights over attribute rewards)', gap: false },
-  { id: 'drift-policy', label: 'Drift-style as a decoding policy, pi exp(w . r), beta = 1', gap: true },
-  { id: 'oracle-planted', label: 'Reference: the planted set injected (oracle)', gap: true },
+const NON_PLAIN: UserGroup[] = ['shift', 'consistent'];
+/** The selection score of a method (SELECTION_RULE), per seed. */
+function selectionScore(method: string): number {
+  const gap = SIZES.map((n) => perSeed(method, 'gap', { groups: NON_PLAIN, size: n }));
+  const harm = SIZES.map((n) => perSeed(method, 'harm', { groups: ['shift', 'consistent', 'plain'], size: n }));
+  return mean(SEEDS.map((_, s) => mean(gap.map((g) => g[s]!).filter(Number.isFinite)) - mean(harm.map((h) => h[s]!).filter(Number.isFinite))));
+}
+const gridScores = GRID.map((g) => ({ ...g, score: selectionScore(g.id) })).sort((a, b) => b.score - a.score);
+const best = gridScores[0]!;
+const coreDefaultId = GRID.find(
+  (g) =>
+    g.significance === DEFAULT_SIGNIFICANCE &&
+    g.abstention.similarityFloor === DEFAULT_ABSTENTION.similarityFloor &&
+    g.abstention.minAgreement === DEFAULT_ABSTENTION.minAgreement &&
+    g.abstention.profileConfidence === DEFAULT_ABSTENTION.profileConfidence,
+)?.id;
+
+const METHODS: Array<{ id: string; label: string }> = [
+  { id: 'none', label: 'No personalization (plain prompt)' },
+  { id: 'base-history', label: 'Base: history injection (C.1.1), whole history only' },
+  { id: 'exact-global-freq', label: 'EXACT without retrieval: 3 most frequent attributes' },
+  { id: 'exact-top1-paper', label: 'EXACT as in the paper: k = 3, top-1 retrieval, hash vectors' },
+  { id: 'exact-top1-nonneg', label: "EXACT top-1 with B.1.2's non-negativity filter" },
+  { id: 'exact-vote', label: `EXACT top-${VOTE_M} similarity-weighted vote` },
+  { id: 'exact-top1-stop', label: `EXACT top-1, chance-level stopping (significance ${DEFAULT_SIGNIFICANCE}), term-weighted vectors` },
+  ...(coreDefaultId !== undefined ? [{ id: coreDefaultId, label: 'EXACT, the extension default: chance-level stopping + abstaining retrieval (core defaults)' }] : []),
+  ...(best.id !== coreDefaultId ? [{ id: best.id, label: `EXACT, best grid point on these seeds (${best.id.slice(5)})` }] : []),
+  ...(DRIFT ? [{ id: 'drift-policy', label: 'Drift-style weights as a decoding policy (beta = 1), whole history only' }] : []),
+  { id: 'oracle-planted', label: 'Reference: the planted set injected (oracle)' },
 ];
 
-const shiftUsers = users.filter(shifts).map((u) => u.id);
-const consistentUsers = users.filter((u) => !shifts(u)).map((u) => u.id);
-const results = METHODS.map((m) => ({
-  id: m.id,
-  label: m.label,
-  gapAccuracy: m.gap ? meanStd(perSeed(m.id, 'gap')) : undefined,
-  preferenceAccuracy: meanStd(perSeed(m.id, 'pref')),
-  shiftUsers: { gap: m.gap ? meanStd(perSeed(m.id, 'gap', shiftUsers)) : undefined, pref: meanStd(perSeed(m.id, 'pref', shiftUsers)) },
-  consistentUsers: { gap: m.gap ? meanStd(perSeed(m.id, 'gap', consistentUsers)) : undefined, pref: meanStd(perSeed(m.id, 'pref', consistentUsers)) },
-}));
+const COLUMNS: Array<{ label: string; metric: Metric; slice: Slice }> = [
+  { label: 'gap acc., shift users, 15 pairs', metric: 'gap', slice: { groups: ['shift'], size: TRAIN_SHIFT } },
+  { label: 'gap acc., shift users, 6 pairs', metric: 'gap', slice: { groups: ['shift'], size: 6 } },
+  { label: 'gap acc., shift users, 4 pairs', metric: 'gap', slice: { groups: ['shift'], size: 4 } },
+  { label: `gap acc., consistent users, ${TRAIN_OTHER} pairs`, metric: 'gap', slice: { groups: ['consistent'], size: TRAIN_OTHER } },
+  { label: 'pref. acc., all users, whole history', metric: 'pref', slice: { groups: ['shift', 'consistent', 'plain'], size: 'full' } },
+  { label: 'harm, all users, whole history', metric: 'harm', slice: { groups: ['shift', 'consistent', 'plain'], size: 'full' } },
+  { label: 'plain user: pref. acc.', metric: 'pref', slice: { groups: ['plain'], size: 'full' } },
+  { label: 'plain user: harm', metric: 'harm', slice: { groups: ['plain'], size: 'full' } },
+  { label: 'planted precision', metric: 'precision', slice: { groups: NON_PLAIN, size: 'full' } },
+  { label: 'planted recall', metric: 'recall', slice: { groups: NON_PLAIN, size: 'full' } },
+];
 
-/** Per user, mean over seeds (JSON only). */
+const results = METHODS.map((m) => ({ id: m.id, label: m.label, columns: Object.fromEntries(COLUMNS.map((c) => [c.label, ms(m.id, c.metric, c.slice)])) }));
 const perUser = users.map((u) => ({
   user: u.id,
-  shifts: shifts(u),
+  group: groupOf.get(u.id),
   methods: Object.fromEntries(
-    METHODS.map((m) => [m.id, { gap: m.gap ? round(mean(perSeed(m.id, 'gap', [u.id]))) : null, pref: round(mean(perSeed(m.id, 'pref', [u.id]))) }]),
+    METHODS.map((m) => [
+      m.id,
+      Object.fromEntries(SIZES.map((n) => [n, { gap: round(mean(perSeed(m.id, 'gap', { groups: [groupOf.get(u.id)!], size: n }))) }])),
+    ]),
   ),
 }));
-
-const kSweep = embeddings.map(({ name }) => ({
-  embedding: name,
-  top1: KS.map((k) => ({ k, gap: meanStd(perSeed(`exact-top1-${name}@${k}`, 'gap')), pref: meanStd(perSeed(`exact-top1-${name}@${k}`, 'pref')) })),
-  vote: KS.filter((k) => k <= K).map((k) => ({ k, gap: meanStd(perSeed(`exact-vote-${name}@${k}`, 'gap')), pref: meanStd(perSeed(`exact-vote-${name}@${k}`, 'pref')) })),
+const topicMatch = [...topicHits].map(([embedder, bySize]) => ({
+  embedder,
+  bySize: Object.fromEntries([...bySize].map(([n, bySeed]) => [n, meanStd(SEEDS.map((s) => (bySeed.get(s)?.[0] ?? 0) / Math.max(1, bySeed.get(s)?.[1] ?? 0)))])),
 }));
-
-// Recovery of planted attributes by the per-pair selections.
-const recovery = [1, 2, 3].map((k) => {
-  const prec: number[] = [];
-  const rec: number[] = [];
-  const exact: number[] = [];
-  for (const p of allPairs) {
-    const a = atK(greedy.get(p.id)!, k).attributes;
-    const hit = a.filter((x) => p.planted.includes(x)).length;
-    prec.push(a.length === 0 ? 0 : hit / a.length);
-    rec.push(hit / p.planted.length);
-    exact.push(hit === Math.min(k, p.planted.length) ? 1 : 0);
-  }
-  return { k, precision: round(mean(prec)), recall: round(mean(rec)), allPlantedWithinBudget: round(mean(exact)) };
-});
-const firstPick = {
-  planted: round(mean(allPairs.map((p) => (p.planted.includes(greedy.get(p.id)!.steps[0]?.attribute ?? '') ? 1 : 0)))),
-  rejectedOwn: round(mean(allPairs.map((p) => (p.rejectedAttributes.includes(greedy.get(p.id)!.steps[0]?.attribute ?? '') ? 1 : 0)))),
-};
-const retrievalRecovery = {
-  precision: meanStd(SEEDS.map((s) => mean(retrievedRecovery.filter((r) => r.seed === s).map((r) => r.precision)))),
-  recall: meanStd(SEEDS.map((s) => mean(retrievedRecovery.filter((r) => r.seed === s).map((r) => r.recall)))),
-};
-const plainPrefersShorter = round(
-  mean(
-    allPairs.map((p) => (p.chosen.length < p.rejected.length ? 1 : 0)),
-  ),
-);
 
 const poolStats = await pool.stats();
 const totalSeconds = round((performance.now() - t0) / 1000, 1);
-
+const command = `npx tsx bench/quality.ts ${process.argv.slice(2).join(' ')}`.trim();
 const json = {
   generatedAt: new Date().toISOString(),
-  command: `npx tsx bench/quality.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  command,
   config: {
     model: MODEL,
     modelSha256: modelHash,
-    modelInfo: { architecture: info.architecture, vocabSize: info.vocabSize, contextSize: info.contextSize, promptFormat: info.promptFormat },
-    users: users.map((u) => ({ id: u.id, description: u.description, shifts: shifts(u), preferences: u.preferences })),
-    pairsPerUser: N_PAIRS,
-    split: '80/20 per user after a seeded shuffle; the pair pool is fixed (data seed 1), each seed reshuffles the split',
-    prompts: 'held-out split of the attribute world (templates or slot values the fixture model never saw in training) for every pair, train and test alike',
+    users: users.map((u) => ({ id: u.id, description: u.description, group: groupOf.get(u.id), trainingPairs: trainSize(u), preferences: u.preferences, flipRate: u.flipRate ?? 0, rejects: u.rejects ?? 'other' })),
     seeds: SEEDS,
-    library: { name: LIBRARY_NAME, size: LIBRARY.length, attributes: LIBRARY },
+    data: 'independent per seed: every seed draws new held-out prompts and responses for every user (bench/lib/benchData.ts)',
+    trainingSizes: SIZES,
+    testPairsPerUser: N_TEST,
+    library: { name: LIBRARY_NAME, size: LIBRARY.length },
     k: K,
-    ks: KS,
-    vote: { m: VOTE_M, k: 'same as the budget' },
-    similarityFloor: 'off',
-    embeddings: embeddings.map((e) => (e.name === 'hash' ? `hash: ${hashEmbedder.id} (the extension's local fallback embedder)` : `model: ${pool.primary.id} (the fixture model's own embeddings)`)),
+    grid: { significances: SIGNIFICANCES, floors: FLOORS, agreements: AGREEMENTS, confidences: CONFIDENCES, neighbors: DEFAULT_ABSTENTION.neighbors },
+    selectionRule: SELECTION_RULE,
+    coreDefaults: { significance: DEFAULT_SIGNIFICANCE, abstention: DEFAULT_ABSTENTION },
     workers: WORKERS,
   },
   definitions: DEFINITIONS,
   results,
+  grid: gridScores.map((g) => ({ id: g.id, score: round(g.score, 4) })),
+  best: { id: best.id, score: round(best.score, 4) },
+  coreDefault: coreDefaultId,
+  chanceTest: { aucByNoiseScale: noiseScales, stepsAboveThreshold: stepsAbove, steps: stepRows.length },
+  topicMatch,
+  baseHistory: { shareOfTrainingPairsThatFit: round(mean(historyFits)) },
   perUser,
-  kSweep,
-  table7: {
-    ...table7,
-    note:
-      `Exhaustive search over all ${table7.subsetsScored} subsets of size <= ${K} of the ${LIBRARY.length}-attribute benchmark library, on a sample of ${table7.pairs} pairs (the first pair of each user, then the second). ` +
-      'Gains are F(A) = J(A) - J({}) (Eq. 12, normalized so F({}) = 0). J depends on the order the attributes are written in; exhaustiveSelect writes each subset in library order, so the ratio compares the greedy set written in library order too. ' +
-      'Written in the order greedy added them, the greedy attributes score differently (see meanGreedyGainInSelectionOrder and selectionOrderBeatsExhaustive).',
-  },
-  recovery: { perPair: recovery, firstPick, retrievedTop1Hash: retrievalRecovery, note: 'Planted sets have 2 attributes, so precision at k = 3 is at most 2/3.' },
-  retrieval: { topicMatchTop1: Object.fromEntries([...retrievalTopicMatch].map(([k, v]) => [k, meanStd(v)])) },
-  baseHistory: { shareOfTrainingPairsThatFit: round(mean(historyStats)), shortHistoryPairs: round(mean(shortHistoryStats), 2) },
-  globalSets,
-  driftTopWeights: driftWeights,
-  diagnostics: { chosenShorterThanRejected: plainPrefersShorter },
-  cost: {
-    seconds: totalSeconds,
-    phases,
-    cache: { ...scorer.usage, size: scorer.size },
-    pairsExtendedBeyondK: extendedPairs,
-    engine: poolStats,
-  },
+  cost: { seconds: totalSeconds, phases, cache: { ...scorer.usage, size: scorer.size }, engine: poolStats },
 };
 
-// ------------------------------------------------------------------------------ 6. write
+// ------------------------------------------------------------------------------ 5. write
 
 const md: string[] = [];
-md.push('# Planted-user benchmark: personalization-modeling accuracy');
+md.push('# Planted-user benchmark: does EXACT inject only what helps?');
 md.push('');
-md.push(`Generated by \`${json.command}\` on the fixture model \`${MODEL}\` (sha256 ${modelHash.slice(0, 12)}…), ${new Date().toISOString().slice(0, 10)}.`);
+md.push(`Generated by \`${command}\` on the fixture model \`${MODEL}\` (sha256 ${modelHash.slice(0, 12)}…), ${new Date().toISOString().slice(0, 10)}.`);
 md.push('');
 md.push(
-  `${users.length} planted users (${shiftUsers.length} with topic-dependent preferences, ${consistentUsers.length} consistent), ${N_PAIRS} pairs each on held-out prompts, ` +
-    `80/20 split reshuffled per seed (seeds ${SEEDS.join(', ')}); attribute library: ${LIBRARY_NAME === 'core' ? `the ${LIBRARY.length} core attributes of the attribute world (restricted from 42 to keep the run short)` : `all ${LIBRARY.length}`}; k = ${K}; ` +
-    `retrieval embeddings: ${embeddings.map((e) => e.name).join(' and ')}. Mean ± std over seeds of the per-seed average over users, in %.`,
+  `${users.length} planted users (${users.filter((u) => groupOf.get(u.id) === 'shift').length} whose style shifts with the topic, ${users.filter((u) => groupOf.get(u.id) === 'consistent').length} consistent, ${users.filter((u) => groupOf.get(u.id) === 'plain').length} preferring plain answers); ` +
+    `${TRAIN_SHIFT} recorded choices for shift users and ${TRAIN_OTHER} for the others, evaluated after the first ${SIZES.join(', ')}; ${N_TEST} test pairs per user; ` +
+    `independent data seeds ${SEEDS.join(', ')} (new prompts and responses per seed); library: ${LIBRARY.length} attributes; k = ${K} at most. Mean ± std over seeds, in %.`,
 );
 md.push('');
 md.push('## Metrics');
 md.push('');
-md.push(`- **Gap-widening accuracy** (C.5.2): ${DEFINITIONS.gapAccuracy.replace(/^Gap-widening accuracy \(the paper's C.5.2 "personalization modeling accuracy", obj_match > 0\): /, '')}`);
-md.push(`- **Preference accuracy** (Section 6.2): ${DEFINITIONS.preferenceAccuracy.replace(/^Preference accuracy \(Table 2 style, the paper's Section 6.2\): /, '')}`);
-md.push(`- ${DEFINITIONS.J}`);
+for (const v of Object.values(DEFINITIONS)) md.push(`- ${v}`);
 md.push('');
 md.push('## Results');
 md.push('');
-md.push(
-  table(
-    ['method', 'gap-widening acc. (C.5.2)', 'preference acc.', 'gap acc., shift users', 'gap acc., consistent users'],
-    results.map((r) => [r.label, fmtMeanStd(r.gapAccuracy), fmtMeanStd(r.preferenceAccuracy), fmtMeanStd(r.shiftUsers.gap), fmtMeanStd(r.consistentUsers.gap)]),
-  ),
-);
+md.push(table(['method', ...COLUMNS.map((c) => c.label)], results.map((r) => [r.label, ...COLUMNS.map((c) => fmtMeanStd(r.columns[c.label]))])));
 md.push('');
 md.push('![accuracy by method](quality.svg)');
 md.push('');
-md.push('## Attribute budget k (Figure 1)');
+md.push('![gap-widening by training pairs](quality-train.svg)');
+md.push('');
+md.push('## Choosing the defaults');
+md.push('');
+md.push(`Selection rule: ${SELECTION_RULE}. The ${GRID.length} grid points (significance x similarity floor x agreement x profile confidence), best ten:`);
+md.push('');
+md.push(table(['grid point', 'score'], gridScores.slice(0, 10).map((g) => [g.id.slice(5), (100 * g.score).toFixed(1)])));
+md.push('');
+md.push(
+  `The core defaults (significance ${DEFAULT_SIGNIFICANCE}, floor ${DEFAULT_ABSTENTION.similarityFloor}, agreement ${DEFAULT_ABSTENTION.minAgreement}, confidence ${DEFAULT_ABSTENTION.profileConfidence}) score ` +
+    `${coreDefaultId !== undefined ? (100 * gridScores.find((g) => g.id === coreDefaultId)!.score).toFixed(1) : 'n/a'}; the best grid point ${(100 * best.score).toFixed(1)}. ` +
+    'Chosen on the same seeds it is reported on, so the best row is optimistic by the selection.',
+);
+md.push('');
+md.push('## The chance-level test');
+md.push('');
+md.push(
+  `Each greedy step's marginal gain, labelled by whether its attribute is planted for the pair (${stepRows.length} steps; careless users' flipped pairs left out). ` +
+    `How well a normalization separates planted from other steps (ROC AUC): absolute nats ${noiseScales.absoluteNats}, per sqrt(|log p(y_w)| + |log p(y_l)|) ${noiseScales.perSqrtNats}, per nat ${noiseScales.perNat}.`,
+);
+md.push('');
+md.push(table(['significance', 'planted steps kept', 'other steps kept'], stepsAbove.map((s) => [String(s.significance), pct(s.plantedStepsAbove), pct(s.otherStepsAbove)])));
+md.push('');
+md.push('## Prompt matching');
 md.push('');
 md.push(
   table(
-    ['k', ...kSweep.flatMap((s) => [`top-1 ${s.embedding}: gap`, `top-1 ${s.embedding}: pref`, `vote ${s.embedding}: gap`])],
-    KS.map((k, i) => [String(k), ...kSweep.flatMap((s) => [fmtMeanStd(s.top1[i]!.gap), fmtMeanStd(s.top1[i]!.pref), fmtMeanStd(s.vote[i]?.gap)])]),
+    ['embedder', ...SIZES.map((n) => `nearest stored prompt on the test prompt's topic, ${n} stored`)],
+    topicMatch.map((t) => [t.embedder, ...SIZES.map((n) => fmtMeanStd((t.bySize as Record<number, MeanStd>)[n]))]),
   ),
 );
 md.push('');
-md.push(`Vote is reported for k <= ${K} only (it needs every training pair's selection at k); top-1 at k > ${K} extends greedy only for the training pairs a retrieval reaches (${extendedPairs} of ${allPairs.length} pairs).`);
-md.push('');
-md.push('![accuracy by k](quality-k.svg)');
-md.push('');
-md.push('## Greedy vs exhaustive (Table 7)');
-md.push('');
-md.push(`${json.table7.note}`);
-md.push('');
-md.push(
-  table(
-    ['pairs', 'mean F(S_k) greedy', 'mean F(S*) exhaustive', 'r = ratio of means', 'mean per-pair ratio', 'Δ = F(S*) - F(S_k)', 'greedy optimal', 'same set'],
-    [[String(table7.pairs), String(table7.meanGreedyGain), String(table7.meanExhaustiveGain), String(table7.ratioOfMeans), String(table7.meanOfRatios), String(table7.gap), `${table7.greedyOptimal}/${table7.pairs}`, `${table7.sameSet}/${table7.pairs}`]],
-  ),
-);
-md.push('');
-md.push(
-  `Attribute order matters to the model: written in the order greedy added them, the greedy sets reach a mean F of ${table7.meanGreedyGainInSelectionOrder} ` +
-    `(mean |order effect| ${table7.meanAbsoluteOrderEffect} nats) and beat the exhaustive library-order optimum on ${table7.selectionOrderBeatsExhaustive}/${table7.pairs} pairs, ` +
-    'so exhaustiveSelect (one order per subset) is not an upper bound for greedy as the extension runs it.',
-);
-md.push('');
-md.push('## Recovery of the planted attributes');
-md.push('');
-md.push(
-  table(
-    ['selection', 'precision', 'recall', 'all planted attributes found (within budget)'],
-    recovery.map((r) => [`greedy per pair, k = ${r.k}`, pct(r.precision), pct(r.recall), pct(r.allPlantedWithinBudget)]),
-  ),
-);
-md.push('');
-md.push(
-  `First greedy pick is a planted attribute for ${pct(firstPick.planted)}% of pairs, one the rejected response realizes for ${pct(firstPick.rejectedOwn)}%. ` +
-    `Attributes retrieved (top-1, hash, k = ${K}) for test pairs vs the planted set of the test prompt's topic: precision ${fmtMeanStd(retrievalRecovery.precision)}, recall ${fmtMeanStd(retrievalRecovery.recall)}. ` +
-    `Top-1 neighbour on the same topic as the test prompt: ${[...retrievalTopicMatch].map(([k, v]) => `${k} ${fmtMeanStd(meanStd(v))}`).join(', ')}. ` +
-    `Base history: on average ${pct(json.baseHistory.shareOfTrainingPairsThatFit)}% of a user's training pairs fit the ${info.contextSize}-token context. ` +
-    `The preferred response is the shorter one in ${pct(plainPrefersShorter)}% of pairs.`,
-);
+md.push(`Base history: on average ${pct(json.baseHistory.shareOfTrainingPairsThatFit)}% of a user's training pairs fit the ${info.contextSize}-token context.`);
 md.push('');
 md.push('## Cost');
 md.push('');
 md.push(
   `${totalSeconds} s in total (${Object.entries(phases).map(([k, v]) => `${k} ${v} s`).join(', ')}); ${scorer.usage.misses} log-likelihoods computed, ${scorer.usage.hits} served from the cache ` +
-    `(${scorer.usage.loaded} loaded from a previous run); engine: ${poolStats.sequences} sequences, ${poolStats.evaluatedTokens} tokens evaluated, ${poolStats.reusedTokens} reused from the KV cache.`,
+    `(${scorer.usage.loaded} loaded from a previous run); engine: ${poolStats.sequences} sequences, ${poolStats.evaluatedTokens} tokens evaluated. Other jobs shared the 2-core machine.`,
 );
 const mdText = md.join('\n');
 
-const barMethods = results.filter((r) => r.id !== 'none');
+const headline = [COLUMNS[0]!, COLUMNS[1]!, COLUMNS[3]!, COLUMNS[7]!];
 const svg = barChartSvg({
-  title: 'Planted users: personalization-modeling accuracy',
-  subtitle: `${users.length} users x ${N_PAIRS} pairs, ${SEEDS.length} seeds, fixture model, k = ${K}; error bars: std over seeds`,
-  series: ['gap-widening (C.5.2)', 'preference', 'gap-widening, shift users'],
-  groups: barMethods.map((r) => ({
-    label: shortLabel(r.id),
-    values: [r.gapAccuracy?.mean ?? NaN, r.preferenceAccuracy.mean, r.shiftUsers.gap?.mean ?? NaN],
-    errors: [r.gapAccuracy?.std ?? NaN, r.preferenceAccuracy.std, r.shiftUsers.gap?.std ?? NaN],
-  })),
-  reference: { value: results.find((r) => r.id === 'none')!.preferenceAccuracy.mean, label: 'unpersonalized preference acc.' },
+  title: 'Planted users: gap-widening and harm',
+  subtitle: `${users.length} users, ${SEEDS.length} independent seeds, ${LIBRARY.length} attributes, fixture model; error bars: std over seeds`,
+  series: headline.map((c) => c.label),
+  groups: results
+    .filter((r) => r.id !== 'none')
+    .map((r) => ({ label: shortLabel(r.id), values: headline.map((c) => r.columns[c.label]!.mean), errors: headline.map((c) => r.columns[c.label]!.std) })),
 });
-const kSvg = lineChartSvg({
-  title: 'EXACT accuracy by attribute budget k',
-  subtitle: 'gap-widening accuracy (C.5.2); error bars: std over seeds',
-  xLabel: 'k',
-  xs: KS,
-  lines: kSweep.flatMap((s) => [
-    { label: `top-1, ${s.embedding}`, values: s.top1.map((x) => x.gap.mean), errors: s.top1.map((x) => x.gap.std) },
-  ]),
+const trainSvg = lineChartSvg({
+  title: 'Shift users: gap-widening accuracy by recorded choices',
+  subtitle: 'error bars: std over seeds',
+  xLabel: 'training pairs',
+  xs: SIZES.filter((n) => n !== TRAIN_OTHER || n === TRAIN_SHIFT),
+  lines: METHODS.filter((m) => m.id !== 'none' && m.id !== 'base-history' && m.id !== 'drift-policy').map((m) => {
+    const xs = SIZES.filter((n) => n !== TRAIN_OTHER || n === TRAIN_SHIFT);
+    const v = xs.map((n) => ms(m.id, 'gap', { groups: ['shift'], size: n }));
+    return { label: shortLabel(m.id), values: v.map((x) => x.mean), errors: v.map((x) => x.std) };
+  }),
 });
 
 function shortLabel(id: string): string {
   const map: Record<string, string> = {
     'base-history': 'Base (history)',
-    'exact-global-greedy': 'EXACT global (greedy F)',
-    'exact-global-top': 'EXACT global (top entry)',
-    'exact-global-freq': 'EXACT global (frequent)',
-    [`exact-top1-hash@${K}`]: 'EXACT top-1 (hash)',
-    [`exact-vote-hash@${K}`]: 'EXACT vote (hash)',
-    [`exact-top1-hash-nonneg@${K}`]: 'EXACT top-1, gain > 0 filter',
-    [`exact-vote-hash-nonneg@${K}`]: 'EXACT vote, gain > 0 filter',
-    [`exact-top1-model@${K}`]: 'EXACT top-1 (model emb.)',
-    [`exact-vote-model@${K}`]: 'EXACT vote (model emb.)',
-    drift: 'Drift-style (reward)',
-    'drift-policy': 'Drift-style (policy)',
-    'base-history-short': 'Base (short history)',
-    'oracle-planted': 'Oracle (planted set)',
+    'exact-global-freq': 'global (frequent)',
+    'exact-top1-paper': 'top-1 (paper)',
+    'exact-top1-nonneg': 'top-1, gain > 0',
+    'exact-vote': 'vote',
+    'exact-top1-stop': 'top-1 + stopping',
+    'drift-policy': 'Drift-style',
+    'oracle-planted': 'oracle',
   };
+  if (id === coreDefaultId) return 'default (abstaining)';
+  if (id === best.id) return 'best grid point';
   return map[id] ?? id;
 }
 
 writeJson(join(OUT, 'quality.json'), roundDeep(json));
 writeText(join(OUT, 'quality.md'), mdText);
 writeText(join(OUT, 'quality.svg'), svg);
-writeText(join(OUT, 'quality-k.svg'), kSvg);
+writeText(join(OUT, 'quality-train.svg'), trainSvg);
 console.log(mdText);
-console.error(`wrote ${join(OUT, 'quality.{json,md,svg}')} and quality-k.svg in ${totalSeconds} s`);
+console.error(`wrote ${join(OUT, 'quality.{json,md,svg}')} and quality-train.svg in ${totalSeconds} s`);
 await pool.dispose();
 
 function roundDeep(v: unknown): unknown {

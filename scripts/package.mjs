@@ -1,10 +1,13 @@
 // Packages a platform-specific .vsix: the production bundles plus node-llama-cpp (native, loaded
 // by the scorer worker) with only the target platform's llama.cpp binaries.
 //
-//   node scripts/package.mjs [--target linux-x64] [--gpu]
+//   node scripts/package.mjs [--target linux-x64] [--cpu-only] [--cuda]
 //
-// --gpu adds the platform's Vulkan build (CUDA builds are several hundred MB; node-llama-cpp can
-// still use them when installed separately). Output: dist-vsix/exact-vscode-<target>.vsix
+// GPU builds: Apple silicon's build is Metal; linux-x64 and win32-x64 get the Vulkan build next to
+// the CPU one (+24 MB in the .vsix; node-llama-cpp uses it when a Vulkan driver works and falls
+// back to the CPU otherwise), unless --cpu-only. CUDA is left out by default: its two packages are
+// 181 + 358 MB unpacked, and Vulkan runs on NVIDIA GPUs too; --cuda adds them for a .vsix built for
+// your own machine. Output: dist-vsix/exact-vscode-<target>.vsix
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,16 +19,18 @@ const option = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const target = option('--target', `${process.platform === 'win32' ? 'win32' : process.platform}-${process.arch}`);
-const gpu = args.includes('--gpu');
+const vulkan = !args.includes('--cpu-only');
+const cuda = args.includes('--cuda');
+const gpuBuilds = (os) => [...(vulkan ? [`${os}-x64-vulkan`] : []), ...(cuda ? [`${os}-x64-cuda`, `${os}-x64-cuda-ext`] : [])];
 
 // vsce target names -> node-llama-cpp binary packages for that platform.
 const binaries = {
-  'linux-x64': ['linux-x64', ...(gpu ? ['linux-x64-vulkan'] : [])],
+  'linux-x64': ['linux-x64', ...gpuBuilds('linux')],
   'linux-arm64': ['linux-arm64'],
   'linux-armhf': ['linux-armv7l'],
   'darwin-arm64': ['mac-arm64-metal'],
   'darwin-x64': ['mac-x64'],
-  'win32-x64': ['win-x64', ...(gpu ? ['win-x64-vulkan'] : [])],
+  'win32-x64': ['win-x64', ...gpuBuilds('win')],
   'win32-arm64': ['win-arm64'],
 }[target];
 if (!binaries) throw new Error(`Unsupported target ${target}. Use one of linux-x64, linux-arm64, linux-armhf, darwin-arm64, darwin-x64, win32-x64, win32-arm64.`);
@@ -38,7 +43,10 @@ const runNode = (script, scriptArgs, cwd = root) => execFileSync(process.execPat
 // npm installs only the binaries of the machine it runs on: refuse to build a .vsix without them.
 const missingBinaries = binaries.filter((b) => !existsSync(path.join(root, 'node_modules', '@node-llama-cpp', b)));
 if (missingBinaries.length > 0) {
-  throw new Error(`No llama.cpp binaries for ${target} here (node_modules/@node-llama-cpp/${missingBinaries.join(', ')} missing). Package on a ${target} machine after installing the dependencies there (npm ci).`);
+  throw new Error(
+    `No llama.cpp binaries for ${target} here (node_modules/@node-llama-cpp/${missingBinaries.join(', ')} missing). Package on a ${target} machine after installing the dependencies there (bash scripts/setup.sh)` +
+      (missingBinaries.some((b) => /vulkan|cuda/.test(b)) ? ', or leave the GPU builds out with --cpu-only.' : '.'),
+  );
 }
 runNode('scripts/build.mjs', ['--production']);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the project needs on a fresh Debian/Ubuntu machine with Node 20+ and npm:
+# Installs what the project needs on a fresh Debian/Ubuntu machine with Node 20.19+ and npm:
 # exactly the locked npm dependencies, then builds the extension and its webviews.
 #
 # `npm install` rather than `npm ci`: node-llama-cpp 3.22.1 lists optional binaries for every
@@ -9,6 +9,16 @@
 # ever rewrote the lock instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The one Node requirement is package.json's engines.node (the README and CI follow it).
+node -e '
+  const want = JSON.parse(require("fs").readFileSync("package.json", "utf8")).engines.node.replace(/^>=/, "").split(".").map(Number);
+  const have = process.versions.node.split(".").map(Number);
+  const i = want.findIndex((w, k) => have[k] !== w);
+  if (i >= 0 && have[i] < want[i]) {
+    console.error(`setup: Node ${process.versions.node} is too old; this project needs Node ${want.join(".")} or newer (package.json engines.node).`);
+    process.exit(1);
+  }
+'
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   locked="$(mktemp)"
   cp package-lock.json "$locked"

@@ -10,7 +10,7 @@ export function mean(xs: ReadonlyArray<number>): number {
 }
 
 /** Sample standard deviation (n - 1); 0 for a single value. */
-export function std(xs: ReadonlyArray<number>): number {
+function std(xs: ReadonlyArray<number>): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
   return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1));

@@ -62,12 +62,13 @@ export class ScorerPool implements LogLikelihoodScorer {
   /** Scoring work summed over the workers since they loaded. */
   async stats(): Promise<ScoreStats> {
     const all = await Promise.all(this.scorers.map((s) => s.info()));
-    const sum: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
+    const sum: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, skippedTokens: 0, greedyHits: 0, milliseconds: 0 };
     for (const { stats } of all) {
       sum.sequences += stats.sequences;
       sum.evaluatedTokens += stats.evaluatedTokens;
       sum.scoredTokens += stats.scoredTokens;
       sum.reusedTokens += stats.reusedTokens;
+      sum.skippedTokens += stats.skippedTokens;
       sum.greedyHits += stats.greedyHits;
       sum.milliseconds += stats.milliseconds;
     }

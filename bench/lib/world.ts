@@ -30,8 +30,16 @@ export interface PlantedUser {
   readonly id: string;
   /** One line for reports. */
   readonly description: string;
-  /** Topic -> the attribute set this user prefers on it. */
+  /** Topic -> the attribute set this user prefers on it ([] = the plain answer). */
   readonly preferences: Readonly<Partial<Record<Topic, ReadonlyArray<string>>>>;
+  /**
+   * How the rejected response differs (default 'other': see userPairs). 'one-attribute': it
+   * realizes the planted set with one attribute dropped or one other attribute added, so the
+   * two responses differ in exactly one attribute.
+   */
+  readonly rejects?: 'other' | 'one-attribute';
+  /** Share of recorded choices that are the wrong way round (a careless user), default 0. */
+  readonly flipRate?: number;
 }
 
 /**
@@ -99,6 +107,38 @@ export const PLANTED_USERS: ReadonlyArray<PlantedUser> = [
     description: 'consistent: Modest + Proverb everywhere',
     preferences: { relationships: ['Modest', 'Proverb'], health: ['Modest', 'Proverb'], cooking: ['Modest', 'Proverb'] },
   },
+  {
+    id: 'u13-plain',
+    description: 'plain: prefers the unstyled answer to any styled one, on every topic',
+    preferences: { programming: [], travel: [], health: [] },
+  },
+  {
+    id: 'u14-single-humor',
+    description: 'consistent, one attribute: Humor everywhere',
+    preferences: { cooking: ['Humor'], money: ['Humor'], relationships: ['Humor'] },
+  },
+  {
+    id: 'u15-single-shift',
+    description: 'shift, one attribute per topic: Formal on money, Vivid on travel, Concise on programming',
+    preferences: { money: ['Formal'], travel: ['Vivid'], programming: ['Concise'] },
+  },
+  {
+    id: 'u16-careless',
+    description: 'shift with 20% of choices the wrong way round: Storyteller + Humor on cooking, Concise + Analytic on money',
+    preferences: { cooking: ['Storyteller', 'Humor'], money: ['Concise', 'Analytic'] },
+    flipRate: 0.2,
+  },
+  {
+    id: 'u17-one-attribute',
+    description: 'shift, pairs differ in one attribute: Empathetic + Easy on health, Direct + Critical on programming',
+    preferences: { health: ['Empathetic', 'Easy'], programming: ['Direct', 'Critical'] },
+    rejects: 'one-attribute',
+  },
+  {
+    id: 'u18-three-modes',
+    description: 'shift over three topics: vivid stories on travel, formal analysis on money, slang humor on cooking',
+    preferences: { travel: ['Vivid', 'Storyteller'], money: ['Formal', 'Analytic'], cooking: ['Internet Slang', 'Humor'] },
+  },
 ];
 
 export function userTopics(user: PlantedUser): Topic[] {
@@ -109,12 +149,6 @@ export function plantedSet(user: PlantedUser, topic: Topic): ReadonlyArray<strin
   const set = user.preferences[topic];
   if (set === undefined) throw new Error(`${user.id} has no preference for ${topic}`);
   return set;
-}
-
-/** True when the user's planted set differs between some of their topics. */
-export function shifts(user: PlantedUser): boolean {
-  const keys = userTopics(user).map((t) => [...plantedSet(user, t)].sort().join('|'));
-  return new Set(keys).size > 1;
 }
 
 export interface PlantedPair {
@@ -131,6 +165,8 @@ export interface PlantedPair {
   readonly rejectedAttributes: ReadonlyArray<string>;
   /** True when the rejected response is the user's planted set for another topic. */
   readonly reversal: boolean;
+  /** True when the recorded choice is the wrong way round (chosen realizes rejectedAttributes). */
+  readonly flipped?: boolean;
 }
 
 function conflicts(a: string, b: string): boolean {
@@ -146,6 +182,16 @@ function randomOther(rng: Rng, avoid: ReadonlyArray<string>): string[] {
     if (!out.includes(a) && !out.some((b) => conflicts(a, b))) out.push(a);
   }
   return out;
+}
+
+/** The planted set with one attribute dropped, or (for a single attribute, or half of the time) one other added. */
+function oneAttributeOff(rng: Rng, planted: ReadonlyArray<string>): string[] {
+  if (planted.length > 1 && rng() < 0.5) {
+    const drop = Math.floor(rng() * planted.length);
+    return planted.filter((_, i) => i !== drop);
+  }
+  const options = CORE_ATTRIBUTES.filter((a) => !planted.includes(a) && !planted.some((b) => conflicts(a, b)));
+  return [...planted, options[Math.floor(rng() * options.length)]!];
 }
 
 /**
@@ -165,7 +211,9 @@ export function userPairs(user: PlantedUser, n: number, seed: number): PlantedPa
     const others = topics.filter((t) => t !== topic).map((t) => plantedSet(user, t)).filter((s) => [...s].sort().join() !== [...planted].sort().join());
     let rejectedAttributes: string[];
     let reversal = false;
-    if (others.length > 0 && rng() < 0.5) {
+    if (user.rejects === 'one-attribute') rejectedAttributes = oneAttributeOff(rng, planted);
+    else if (planted.length === 0) rejectedAttributes = randomOther(rng, planted);
+    else if (others.length > 0 && rng() < 0.5) {
       rejectedAttributes = [...others[Math.floor(rng() * others.length)]!];
       reversal = true;
     } else if (rng() < 0.2) rejectedAttributes = [];
@@ -173,6 +221,10 @@ export function userPairs(user: PlantedUser, n: number, seed: number): PlantedPa
     const chosen = writeResponse(promptInfo, planted, hashSeed('chosen', user.id, seed, i));
     const rejected = writeResponse(promptInfo, rejectedAttributes, hashSeed('rejected', user.id, seed, i));
     if (chosen === rejected) continue;
+    if (user.flipRate !== undefined && rng() < user.flipRate) {
+      out.push({ id: `${user.id}.${i}`, userId: user.id, topic, promptInfo, prompt: promptInfo.text, chosen: rejected, rejected: chosen, planted, rejectedAttributes, reversal, flipped: true });
+      continue;
+    }
     out.push({
       id: `${user.id}.${i}`,
       userId: user.id,

@@ -60,7 +60,10 @@ export const ATTRIBUTE_LIBRARY: ReadonlyArray<AttributeInfo> = Object.freeze(bui
 
 export const ATTRIBUTE_NAMES: ReadonlyArray<string> = Object.freeze(ATTRIBUTE_LIBRARY.map((a) => a.name));
 
-export const MAX_ATTRIBUTE_LENGTH = 40;
+const MAX_ATTRIBUTE_LENGTH = 40;
+
+/** At most this many attributes in one entry (a selection, an edit, an import, an injected block): k's maximum. */
+export const MAX_ATTRIBUTES_PER_ENTRY = 10;
 
 export class AttributeValidationError extends Error {
   constructor(message: string) {
@@ -70,29 +73,58 @@ export class AttributeValidationError extends Error {
 }
 
 /**
+ * What an attribute name may not contain: `<`, `>` and `,` (the `Attributes: <a, b>` block's own
+ * syntax), `|`, `[` and `]` (the bones of chat control markers such as `<|im_end|>` and
+ * `[INST]`), and control or line-separator characters.
+ */
+const FORBIDDEN_IN_ATTRIBUTE = /[<>,|[\]\p{Cc}\p{Zl}\p{Zp}]/u;
+
+/**
+ * The one check of an attribute name, used by the settings, the profile editor, import, the log
+ * and the prompt renderer. Returns undefined when the (already trimmed) name is fine, else why not.
+ */
+export function attributeNameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'An attribute name must be text.';
+  if (name.trim().length === 0) return 'An attribute name cannot be empty.';
+  if (name !== name.trim()) return `"${name.trim().slice(0, 20)}" has blanks around it.`;
+  if (name.length > MAX_ATTRIBUTE_LENGTH) return `"${name.slice(0, 20)}…" is ${name.length} characters long; use at most ${MAX_ATTRIBUTE_LENGTH}.`;
+  if (FORBIDDEN_IN_ATTRIBUTE.test(name)) {
+    return `"${name.replace(/\p{Cc}/gu, '?')}" contains one of < > , | [ ] or a line break, which the attribute block cannot hold.`;
+  }
+  return undefined;
+}
+
+export function isValidAttributeName(name: unknown): name is string {
+  return attributeNameProblem(name) === undefined;
+}
+
+/**
  * Checks a user-defined attribute name against the library and the other custom names.
  * Returns the trimmed name, or throws an AttributeValidationError that says what to change.
- * The forbidden characters would break the `Attributes: <a, b, c>` block.
  */
 export function validateCustomAttribute(name: string, existing: ReadonlyArray<string> = ATTRIBUTE_NAMES): string {
   const trimmed = name.trim();
-  if (trimmed.length === 0) {
-    throw new AttributeValidationError('An attribute name cannot be empty.');
-  }
-  if (trimmed.length > MAX_ATTRIBUTE_LENGTH) {
-    throw new AttributeValidationError(
-      `"${trimmed.slice(0, 20)}…" is ${trimmed.length} characters long; use at most ${MAX_ATTRIBUTE_LENGTH}.`,
-    );
-  }
-  if (/[<>,\r\n]/u.test(trimmed)) {
-    throw new AttributeValidationError(`"${trimmed}" contains one of < > , or a line break, which the attribute block cannot hold.`);
-  }
+  const problem = attributeNameProblem(trimmed);
+  if (problem !== undefined) throw new AttributeValidationError(problem);
   const lower = trimmed.toLowerCase();
   const clash = existing.find((e) => e.toLowerCase() === lower);
   if (clash !== undefined) {
     throw new AttributeValidationError(`"${trimmed}" already exists as "${clash}".`);
   }
   return trimmed;
+}
+
+/** Problems of an attribute list (count, names, duplicates), `index` naming the entry at fault; empty when it is fine. */
+export function attributeListProblems(list: unknown): Array<{ readonly index?: number; readonly message: string }> {
+  if (!Array.isArray(list)) return [{ message: 'must be an array of attribute names' }];
+  const out: Array<{ index?: number; message: string }> = [];
+  if (list.length > MAX_ATTRIBUTES_PER_ENTRY) out.push({ message: `has ${list.length} attributes; at most ${MAX_ATTRIBUTES_PER_ENTRY} are allowed` });
+  list.forEach((a, index) => {
+    const message = attributeNameProblem(a);
+    if (message !== undefined) out.push({ index, message });
+  });
+  if (new Set(list).size !== list.length) out.push({ message: 'contains duplicates' });
+  return out;
 }
 
 /** The library extended with validated custom attributes (built-ins first, in their order). */

@@ -5,3 +5,4 @@ export * from './selection';
 export * from './memory';
 export * from './profile';
 export * from './exploration';
+export * from './abstention';

@@ -19,9 +19,13 @@ export interface IndexEntry extends PairSelection {
 
 export const DEFAULT_MIN_GAIN = 0;
 
-/** Drops pairs whose attributes do not widen the gap by more than minGain (default 0). */
+/**
+ * Drops pairs whose attributes do not widen the gap by more than minGain (default 0). A
+ * selection with no attributes stays: it records a choice that nothing in the library explains
+ * (selection stopped at chance level), and retrieval that lands on it injects nothing.
+ */
 export function filterLowGain<T extends PairSelection>(selections: ReadonlyArray<T>, minGain = DEFAULT_MIN_GAIN): T[] {
-  return selections.filter((s) => s.gain > minGain);
+  return selections.filter((s) => s.attributes.length === 0 || s.gain > minGain);
 }
 
 /**
@@ -80,7 +84,10 @@ export interface MemoryItem {
   readonly id: string;
   readonly prompt: string;
   readonly embedding: ReadonlyArray<number>;
+  /** Empty: a choice nothing explains. */
   readonly attributes: ReadonlyArray<string>;
+  /** J(A) - J(empty set) of the entry's selection, when known. */
+  readonly gain?: number;
 }
 
 export interface Neighbor {
@@ -88,6 +95,7 @@ export interface Neighbor {
   readonly prompt: string;
   readonly similarity: number;
   readonly attributes: ReadonlyArray<string>;
+  readonly gain?: number;
 }
 
 /** The m most similar items, most similar first; ties keep storage order. */
@@ -99,6 +107,7 @@ export function nearestNeighbors(query: ReadonlyArray<number>, items: ReadonlyAr
     prompt: item.prompt,
     similarity,
     attributes: item.attributes,
+    ...(item.gain !== undefined ? { gain: item.gain } : {}),
   }));
 }
 
@@ -129,9 +138,20 @@ export function retrieveAttributes(
   items: ReadonlyArray<MemoryItem>,
   options: RetrievalOptions = {},
 ): RetrievalResult {
+  return decideRetrieval(nearestNeighbors(query, items, neighborCount(options)), options);
+}
+
+/** How many neighbours a retrieval looks at: 1 for top-1, m for a vote. */
+export function neighborCount(options: RetrievalOptions): number {
+  return (options.mode ?? 'top1') === 'top1' ? 1 : Math.max(1, options.m ?? 5);
+}
+
+/**
+ * Algorithm 2's decision given the nearest neighbours (most similar first, as nearestNeighbors
+ * returns them): the nearest one's attributes, a vote, or the global profile below the floor.
+ */
+export function decideRetrieval(neighbors: Neighbor[], options: RetrievalOptions = {}): RetrievalResult {
   const mode = options.mode ?? 'top1';
-  const m = mode === 'top1' ? 1 : Math.max(1, options.m ?? 5);
-  const neighbors = nearestNeighbors(query, items, m);
   const best = neighbors[0];
   const global = [...(options.globalProfile ?? [])];
   if (best === undefined) return { attributes: global, source: global.length > 0 ? 'global' : 'none', neighbors };

@@ -11,6 +11,17 @@ export interface ScoreRequest {
   readonly attributes: ReadonlyArray<string>;
   /** The response whose tokens are scored. */
   readonly response: string;
+  /**
+   * Early stopping: when the true score is below this, the scorer may stop before the end and
+   * return any v with true <= v < stopBelow (e.g. the sum so far: every term is a log-probability,
+   * so <= 0). At or above it the score is exact. Scorers that ignore it stay correct.
+   */
+  readonly stopBelow?: number;
+  /**
+   * Screening: score only the first `prefixTokens` scored tokens (response tokens, then the end
+   * marker). A scorer that cannot may score all of them.
+   */
+  readonly prefixTokens?: number;
 }
 
 /**
@@ -26,6 +37,11 @@ export interface Embedder {
   /** Stable identifier (model name) stored with every vector it produced. */
   readonly id: string;
   embed(texts: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]>;
+  /**
+   * Optional: embeds texts with what the embedder learns from a corpus of the user's own
+   * prompts (e.g. term weights). Vectors are comparable only with others made from the same corpus.
+   */
+  embedInCorpus?(texts: ReadonlyArray<string>, corpus: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]>;
 }
 
 export interface GenerationOptions {

@@ -38,7 +38,7 @@ export interface TopicMode {
   readonly attributes: AttributeCount[];
 }
 
-export const DEFAULT_TOPIC_THRESHOLD = 0.5;
+const DEFAULT_TOPIC_THRESHOLD = 0.5;
 
 /**
  * Groups similar prompts ("topic modes") by single-pass leader clustering: each item joins the
@@ -90,13 +90,18 @@ export interface AccuracyReport {
   /** Share of pairs whose injected attributes widened the gap relative to the base prompt. */
   readonly accuracy: number;
   readonly improved: number;
+  /** Pairs whose injected attributes narrowed the gap. */
+  readonly harmed: number;
+  /** harmed / total. */
+  readonly harmRate: number;
   readonly total: number;
   readonly gains: number[];
 }
 
 /**
  * Personalization-modeling accuracy (C.5.2): for each held-out pair, inject the attributes the
- * method chose for its prompt and count the pair as modelled when J(A) - J(empty set) > 0.
+ * method chose for its prompt and count the pair as modelled when J(A) - J(empty set) > 0 (an
+ * empty set widens nothing: gain 0), and as harmed when the gain is negative.
  */
 export async function modelingAccuracy(
   scorer: LogLikelihoodScorer,
@@ -111,5 +116,7 @@ export async function modelingAccuracy(
     gains.push(attributes.length === 0 ? 0 : (await attributeGain(scorer, pair, attributes, signal)).gain);
   }
   const improved = gains.filter((g) => g > 0).length;
-  return { accuracy: pairs.length === 0 ? 0 : improved / pairs.length, improved, total: pairs.length, gains };
+  const harmed = gains.filter((g) => g < 0).length;
+  const total = pairs.length;
+  return { accuracy: total === 0 ? 0 : improved / total, improved, harmed, harmRate: total === 0 ? 0 : harmed / total, total, gains };
 }

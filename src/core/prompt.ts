@@ -3,15 +3,27 @@
  * then `Attributes: <a, b, c>`. With no attributes the prompt is left untouched.
  */
 
+import { isValidAttributeName, MAX_ATTRIBUTES_PER_ENTRY } from './attributes';
+
 export const ATTRIBUTE_BLOCK_KEYWORD = 'Attributes:';
 
+/**
+ * The names that may be injected: valid names only (whatever a stored or imported entry holds),
+ * at most MAX_ATTRIBUTES_PER_ENTRY of them, in their order.
+ */
+function injectableAttributes(attributes: ReadonlyArray<string>): string[] {
+  return attributes.filter((a) => isValidAttributeName(a)).slice(0, MAX_ATTRIBUTES_PER_ENTRY);
+}
+
 export function attributeBlock(attributes: ReadonlyArray<string>): string {
-  return attributes.length === 0 ? '' : `${ATTRIBUTE_BLOCK_KEYWORD} <${attributes.join(', ')}>`;
+  const names = injectableAttributes(attributes);
+  return names.length === 0 ? '' : `${ATTRIBUTE_BLOCK_KEYWORD} <${names.join(', ')}>`;
 }
 
 /** x^A = (x, A): the prompt with the attribute block appended on its own line. */
 export function buildAttributedPrompt(prompt: string, attributes: ReadonlyArray<string>): string {
-  return attributes.length === 0 ? prompt : `${prompt}\n${attributeBlock(attributes)}`;
+  const block = attributeBlock(attributes);
+  return block === '' ? prompt : `${prompt}\n${block}`;
 }
 
 /** Reads back the attributes of a prompt built by buildAttributedPrompt (last line only). */

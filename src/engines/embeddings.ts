@@ -2,7 +2,7 @@
  * The local fallback embedder: used when no Ollama embedding model is configured or it is not
  * installed, so retrieval still works offline.
  *
- * Method (deterministic, no model, no network, no corpus statistics):
+ * Method (deterministic, no model, no network):
  *  1. Normalise: Unicode NFKC, lower case; words are runs of letters, marks and digits.
  *  2. Features, each hashed (FNV-1a, 32 bit) into one of `dimension` buckets with a sign taken
  *     from a second hash bit (the "hashing trick" with signed buckets, so collisions cancel on
@@ -17,6 +17,10 @@
  *     A feature's value is the square root of its summed weight: its share of the squared norm
  *     is its weight, and repetitions grow sub-linearly.
  *  3. L2-normalise. An empty or feature-less text gives the zero vector (cosine 0 to everything).
+ *
+ * The stored vectors use fixed weights. At retrieval, embedInCorpus multiplies each feature by
+ * its inverse document frequency over the user's own learned prompts (TermWeights), so openers
+ * and thanks that every prompt shares count for less than the words that tell prompts apart.
  *
  * It separates topics by shared vocabulary, not by meaning: synonyms without shared words or
  * stems look unrelated. The id names the method and dimension, so vectors from it are never
@@ -59,12 +63,12 @@ function fnv1a(text: string, seed = 0x811c9dc5): number {
   return h >>> 0;
 }
 
-export function tokenizeWords(text: string): string[] {
+function tokenizeWords(text: string): string[] {
   return text.normalize('NFKC').toLowerCase().match(/[\p{L}\p{M}\p{N}]+(?:['’][\p{L}]+)?/gu) ?? [];
 }
 
 /** Weighted features of a text (exported for tests and explanation). */
-export function textFeatures(text: string): Map<string, number> {
+function textFeatures(text: string): Map<string, number> {
   const counts = new Map<string, number>();
   const add = (key: string, w: number): void => {
     counts.set(key, (counts.get(key) ?? 0) + w);
@@ -89,13 +93,33 @@ export function textFeatures(text: string): Map<string, number> {
   return counts;
 }
 
-export function hashEmbed(text: string, dimension = LOCAL_EMBEDDER_DIMENSION): number[] {
+/**
+ * Term weights learned from a corpus of the user's own prompts: a feature's inverse document
+ * frequency, ln((N + 1) / (df + 1)) + 1 (smoothed, never below 1 for an unseen feature). Words
+ * every prompt shares ("how do I", "thanks") sink towards 1 while the words that tell prompts
+ * apart keep up to 1 + ln(N + 1) times their weight.
+ */
+export class TermWeights {
+  private readonly documentFrequency = new Map<string, number>();
+  readonly documents: number;
+
+  constructor(corpus: ReadonlyArray<string>) {
+    this.documents = corpus.length;
+    for (const text of corpus) for (const f of textFeatures(text).keys()) this.documentFrequency.set(f, (this.documentFrequency.get(f) ?? 0) + 1);
+  }
+
+  weight(feature: string): number {
+    return Math.log((this.documents + 1) / ((this.documentFrequency.get(feature) ?? 0) + 1)) + 1;
+  }
+}
+
+export function hashEmbed(text: string, dimension = LOCAL_EMBEDDER_DIMENSION, terms?: TermWeights): number[] {
   const v = new Float64Array(dimension);
   for (const [feature, weight] of textFeatures(text)) {
     const h = fnv1a(feature);
     const bucket = h % dimension;
     const sign = (fnv1a(feature, 0x9747b28c) & 1) === 0 ? 1 : -1;
-    v[bucket]! += sign * Math.sqrt(weight);
+    v[bucket]! += sign * Math.sqrt(weight) * (terms?.weight(feature) ?? 1);
   }
   let norm = 0;
   for (const x of v) norm += x * x;
@@ -108,6 +132,17 @@ export class LocalHashEmbedder implements Embedder {
 
   constructor(readonly dimension = LOCAL_EMBEDDER_DIMENSION) {
     this.id = `local-hash-v1-${dimension}`;
+  }
+
+  /** Term weights learned from the corpus (see TermWeights); the stored vectors do not use them. */
+  async embedInCorpus(texts: ReadonlyArray<string>, corpus: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]> {
+    const terms = new TermWeights(corpus);
+    const out: number[][] = [];
+    for (const t of texts) {
+      throwIfAborted(signal);
+      out.push(hashEmbed(t, this.dimension, terms));
+    }
+    return out;
   }
 
   async embed(texts: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]> {

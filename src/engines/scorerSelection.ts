@@ -24,11 +24,10 @@ import { VllmScorer } from './vllm/scorer';
 
 export type ScorerSetting = 'auto' | 'llama.cpp' | 'ollama' | 'vllm';
 
-export const SCORER_SETTINGS: ReadonlyArray<ScorerSetting> = ['auto', 'llama.cpp', 'ollama', 'vllm'];
-
 /** A scorer that may hold a model in memory; release() frees it until the next request. */
 export interface ReleasableScorer extends LogLikelihoodScorer {
-  release?(): Promise<void>;
+  /** `endWorker`: also end the thread or process that ran the model (the next request starts it again). */
+  release?(endWorker?: boolean): Promise<void>;
   dispose?(): Promise<void>;
 }
 
@@ -70,7 +69,7 @@ export function llamaScorerFactory(options: Omit<LlamaScorerOptions, 'modelPath'
 }
 
 /** The GGUF path of the configured model on the Ollama machine (the modelfile's FROM line). */
-export async function ollamaModelPath(client: OllamaClient, signal?: AbortSignal): Promise<string | undefined> {
+async function ollamaModelPath(client: OllamaClient, signal?: AbortSignal): Promise<string | undefined> {
   const info = await client.show(client.config.model, signal);
   const from = modelfileFromPath(info.modelfile);
   // FROM can also name another model ("FROM llama3.2"): only an absolute path is a file.
@@ -115,7 +114,7 @@ export function selectVllmScorer(client: VllmClient, setting: ScorerSetting, bac
   return {
     kind: 'vllm',
     scorer: new VllmScorer(client),
-    reason: `Scoring on the vLLM server at ${client.host} from its prompt log-probabilities (exact; one request per round of attribute sets, nothing loaded here): ${why}.`,
+    reason: `Scoring on the vLLM server at ${client.host} from its prompt log-probabilities (exact; one request per batch of attribute sets, nothing loaded here): ${why}.`,
     modelPath: undefined,
   };
 }

@@ -4,8 +4,9 @@
  */
 import * as vscode from 'vscode';
 import { completionPrompt, continuationText, rewritePrompt, rewriteTokenBudget, type Retrieval } from '../services/personalizer';
-import { isAbort, showError, signalFrom } from './errors';
-import { errorText, type ExactRuntime } from './runtime';
+import { errorText, isAbort, showError } from './errors';
+import type { ExactRuntime } from './runtime';
+import { signalFrom } from './vscodeHost';
 
 export const PREVIEW_SCHEME = 'exact-preview';
 
@@ -30,7 +31,7 @@ export class PreviewProvider implements vscode.TextDocumentContentProvider {
 }
 
 /** The selection, or the paragraph around the cursor when nothing is selected. */
-export function rewriteRange(editor: vscode.TextEditor): vscode.Range {
+function rewriteRange(editor: vscode.TextEditor): vscode.Range {
   if (!editor.selection.isEmpty) return editor.selection;
   const doc = editor.document;
   let start = editor.selection.active.line;
@@ -42,9 +43,14 @@ export function rewriteRange(editor: vscode.TextEditor): vscode.Range {
   return new vscode.Range(start, 0, end, doc.lineAt(end).text.length);
 }
 
-export function describe(r: Retrieval): string {
+function describe(r: Retrieval): string {
   const attrs = r.attributes.length > 0 ? r.attributes.join(', ') : 'no attributes';
   return `${attrs}. ${r.why}`;
+}
+
+/** For the output channel: attribute names only, never a prompt (see Privacy in the README). */
+function attributesOnly(r: Retrieval): string {
+  return r.attributes.length > 0 ? `attributes ${r.attributes.join(', ')}.` : 'no attributes.';
 }
 
 async function generateWithProgress(
@@ -102,7 +108,7 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     const result = await generateWithProgress(runtime, 'EXACT: Rewriting', rewritePrompt(original, instruction), budget);
     if (!result) return;
     const rewritten = result.text.trim();
-    runtime.output.info(`Rewrite used ${describe(result.retrieval)}`);
+    runtime.output.info(`Rewrite used ${attributesOnly(result.retrieval)}`);
     const doc = editor.document;
     const proposed = doc.getText(new vscode.Range(doc.positionAt(0), range.start)) + rewritten + doc.getText(new vscode.Range(range.end, doc.positionAt(doc.getText().length)));
     const uri = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: doc.uri.path, query: String(Date.now()) });
@@ -129,7 +135,7 @@ export async function personalizedRewrite(runtime: ExactRuntime, preview: Previe
     await vscode.workspace.applyEdit(edit);
     await vscode.window.showTextDocument(doc, editor.viewColumn);
   } catch (e) {
-    await showError(e, runtime.output, 'Rewrite failed. ');
+    await showError(runtime.host, e, 'Rewrite failed. ');
   }
 }
 
@@ -143,7 +149,7 @@ async function closeDiff(uri: vscode.Uri): Promise<void> {
 }
 
 /** Text before the cursor that a completion continues (bounded by the input size setting). */
-export function textBefore(doc: vscode.TextDocument, position: vscode.Position, max: number): string {
+function textBefore(doc: vscode.TextDocument, position: vscode.Position, max: number): string {
   const start = doc.offsetAt(position) > max ? doc.positionAt(doc.offsetAt(position) - max) : new vscode.Position(0, 0);
   return doc.getText(new vscode.Range(start, position));
 }
@@ -159,7 +165,7 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
     const version = editor.document.version;
     const result = await generateWithProgress(runtime, 'EXACT: Continuing', completionPrompt(before));
     if (!result) return;
-    runtime.output.info(`Completion used ${describe(result.retrieval)}`);
+    runtime.output.info(`Completion used ${attributesOnly(result.retrieval)}`);
     if (editor.document.version !== version) {
       void vscode.window.showWarningMessage('EXACT: The document changed while writing, so the completion was not inserted.');
       return;
@@ -172,7 +178,7 @@ export async function personalizedCompletion(runtime: ExactRuntime): Promise<voi
     await editor.edit((b) => b.insert(position, insert));
     vscode.window.setStatusBarMessage(`EXACT: continued with ${result.retrieval.attributes.join(', ') || 'no attributes'}`, 5000);
   } catch (e) {
-    await showError(e, runtime.output, 'Completion failed. ');
+    await showError(runtime.host, e, 'Completion failed. ');
   }
 }
 

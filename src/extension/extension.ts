@@ -3,14 +3,16 @@ import { checkSetup, chooseModel, exportData, importData, reindex, resetData } f
 import { DraftsViewProvider } from './draftsView';
 import { PREVIEW_SCHEME, PersonalizedInlineCompletions, PreviewProvider, personalizedCompletion, personalizedRewrite } from './editorCommands';
 import { ProfilePanel } from './profilePanel';
-import { ExactRuntime, errorText } from './runtime';
+import { errorText } from './errors';
+import { ExactRuntime } from './runtime';
 import { IndexingStatus } from './statusBar';
 import { clearVllmApiKey, setVllmApiKey } from './vllmCommands';
+import { vscodeHost } from './vscodeHost';
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('EXACT', { log: true });
-  const runtime = new ExactRuntime(context, output);
-  const drafts = new DraftsViewProvider(context.extensionUri, runtime);
+  const runtime = new ExactRuntime(vscodeHost(context, output));
+  const drafts = new DraftsViewProvider(context.extensionUri, runtime, context.workspaceState);
   const profile = new ProfilePanel(context.extensionUri, runtime);
   const preview = new PreviewProvider();
   let inline: vscode.Disposable | undefined;
@@ -45,13 +47,14 @@ export function activate(context: vscode.ExtensionContext): void {
       await vscode.commands.executeCommand(`${DraftsViewProvider.viewId}.focus`);
       drafts.prefill(selection);
     }),
+    vscode.commands.registerCommand('exact.compareDrafts', () => drafts.openSideBySide()),
     vscode.commands.registerCommand('exact.personalizedRewrite', () => personalizedRewrite(runtime, preview)),
     vscode.commands.registerCommand('exact.personalizedCompletion', () => personalizedCompletion(runtime)),
     vscode.commands.registerCommand('exact.showProfile', () => profile.show()),
     vscode.commands.registerCommand('exact.checkSetup', () => checkSetup(runtime)),
     vscode.commands.registerCommand('exact.chooseModel', () => chooseModel(runtime)),
-    vscode.commands.registerCommand('exact.setVllmApiKey', () => setVllmApiKey(context)),
-    vscode.commands.registerCommand('exact.clearVllmApiKey', () => clearVllmApiKey(context)),
+    vscode.commands.registerCommand('exact.setVllmApiKey', () => setVllmApiKey(runtime.host)),
+    vscode.commands.registerCommand('exact.clearVllmApiKey', () => clearVllmApiKey(runtime.host)),
     vscode.commands.registerCommand('exact.reindex', () => reindex(runtime)),
     vscode.commands.registerCommand('exact.cancelIndexing', () => runtime.cancelIndexing()),
     vscode.commands.registerCommand('exact.exportData', () => exportData(runtime)),

@@ -3,7 +3,9 @@ import { ATTRIBUTE_LIBRARY, attributeFrequencies, buildAttributeLibrary, topicMo
 import { Personalizer } from '../services/personalizer';
 import type { PairView, PreferenceMemory } from '../storage';
 import { parseWebviewMessage, type HostToWebview, type ProfileData, type WebviewToHost } from '../shared/protocol';
-import { errorText, type ExactRuntime } from './runtime';
+import { errorText } from './errors';
+import type { Disposable } from './host';
+import type { ExactRuntime } from './runtime';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
 /** Learned prompts needed before leave-one-out modeling accuracy means anything. */
@@ -15,7 +17,7 @@ const TOPIC_THRESHOLD = 0.3;
 export class ProfilePanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private accuracyCache: { key: string; value: ProfileData['accuracy']; note: string } | undefined;
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly disposables: Disposable[] = [];
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -100,6 +102,8 @@ export class ProfilePanel implements vscode.Disposable {
       needsReindex: reindex.needed,
       model: this.runtime.modelName(),
       scorer: this.runtime.scorerReason,
+      scoring: this.runtime.snapshot.scoring ?? '',
+      failed: this.runtime.failedPairs(),
     };
   }
 
@@ -121,8 +125,8 @@ export class ProfilePanel implements vscode.Disposable {
       const report = await personalizer.leaveOneOutAccuracy(selection.scorer);
       this.accuracyCache = {
         key,
-        value: { accuracy: report.accuracy, improved: report.improved, total: report.total },
-        note: `Leave-one-out over your learned prompts, scored with ${selection.kind}: each prompt's attributes are retrieved from the others (${this.runtime.settings.retrievalMode}).`,
+        value: { accuracy: report.accuracy, improved: report.improved, harmed: report.harmed, total: report.total },
+        note: `Leave-one-out over every analysed choice, scored with ${selection.kind}: each one's attributes are retrieved from the other prompts as a request would be (${this.runtime.settings.retrievalMode}); an empty injection counts as not widening.`,
       };
     } catch (e) {
       this.accuracyCache = { key, value: null, note: `Modeling accuracy could not be computed: ${errorText(e)}` };
@@ -139,8 +143,8 @@ export class ProfilePanel implements vscode.Disposable {
       case 'deleteEntry': {
         const ok = await vscode.window.showWarningMessage('Delete this learned prompt and its preference pair?', { modal: true }, 'Delete');
         if (ok !== 'Delete') return;
-        await memory.deletePair(msg.pairId);
-        this.notice('Deleted.');
+        const deleted = await memory.deletePair(msg.pairId);
+        this.notice(deleted ? 'Deleted.' : 'That entry was already gone (deleted in another window?); the list is refreshed.', deleted ? 'info' : 'warning');
         await this.runtime.refreshSnapshot(); // the status bar's count
         break;
       }
@@ -167,11 +171,15 @@ export class ProfilePanel implements vscode.Disposable {
             return;
           }
         } else next = current.filter((n) => n !== msg.name);
-        await vscode.workspace.getConfiguration('exact').update('customAttributes', next, vscode.ConfigurationTarget.Global);
+        await this.runtime.host.updateSetting('customAttributes', next);
         this.runtime.settings = { ...this.runtime.settings, customAttributes: next };
         this.notice(msg.type === 'addCustomAttribute' ? `Added "${next[next.length - 1]}". It is considered for new and re-indexed choices.` : `Removed "${msg.name}".`);
         break;
       }
+      case 'retryFailed':
+        this.notice('Trying the failed choices again…');
+        await this.runtime.retryFailed();
+        break;
       case 'exportData':
       case 'importData':
       case 'reindex':

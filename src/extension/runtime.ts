@@ -4,21 +4,23 @@
  * background indexing queue. Everything is created lazily and rebuilt when settings change.
  */
 import * as path from 'node:path';
-import * as vscode from 'vscode';
 import { buildAttributeLibrary, type Embedder, type TextGenerator } from '../core';
 import { OllamaClient } from '../engines/ollama/client';
 import { resolveOllamaConfig } from '../engines/ollama/config';
-import { chooseEmbedder } from '../engines/ollama/embedder';
+import { chooseEmbedder, configuredModels } from '../engines/ollama/embedder';
 import { OllamaGenerator } from '../engines/ollama/generator';
+import type { ComputeBackend } from '../engines/llama/computeBackend';
 import { llamaScorerFactory, scoresOnVllm, selectScorer, selectVllmScorer, type ScorerSelection } from '../engines/scorerSelection';
 import { resolveVllmConfig, VllmClient } from '../engines/vllm/client';
 import { VllmGenerator } from '../engines/vllm/generator';
 import { IndexingQueue, type IndexingEvent } from '../services/indexingQueue';
 import { Personalizer, type PersonalizerSettings } from '../services/personalizer';
 import { PreferenceMemory } from '../storage';
+import { errorText } from './errors';
+import { Emitter, type Disposable, type EditorHost } from './host';
 import { readSettings, type ExactSettings } from './settings';
 
-/** The SecretStorage key of the vLLM server's API key (never in settings files). */
+/** The secret storage key of the vLLM server's API key (never in settings files). */
 export const VLLM_API_KEY_SECRET = 'exact.vllm.apiKey';
 
 export interface QueueSnapshot {
@@ -28,41 +30,60 @@ export interface QueueSnapshot {
   readonly pending: number;
   readonly learned: number;
   readonly lastError?: string;
+  /** Which scorer runs and on what (CPU / GPU), and why: for the status bar's tooltip and the profile. */
+  readonly scoring?: string;
 }
 
-export class ExactRuntime implements vscode.Disposable {
-  settings: ExactSettings = readSettings();
+/** The snapshot after a queue event (undefined: the event does not change it). */
+export function nextSnapshot(s: QueueSnapshot, e: IndexingEvent): QueueSnapshot | undefined {
+  switch (e.type) {
+    case 'queued':
+      return { ...s, running: true, total: e.total, pending: e.total, lastError: undefined };
+    case 'started':
+      return { ...s, running: true, position: e.position, total: e.total, pending: e.total - e.position + 1 };
+    case 'done':
+      return { ...s, position: e.position, total: e.total, pending: e.total - e.position, learned: s.learned + (e.stored ? 1 : 0) };
+    case 'failed':
+      return { ...s, lastError: e.error };
+    case 'idle':
+      return { ...s, running: false, pending: e.remaining, lastError: e.error ?? s.lastError };
+    default:
+      return undefined;
+  }
+}
+
+export class ExactRuntime implements Disposable {
+  settings: ExactSettings;
   private customAttributeProblem: string | undefined;
   private clientCache: OllamaClient | undefined;
   private generatorCache: TextGenerator | undefined;
   private vllmClientCache: VllmClient | undefined;
   private vllmApiKey = '';
-  /** Resolves once the API key has been read from SecretStorage. */
+  /** Resolves once the API key has been read from the secret storage. */
   readonly secretsRead: Promise<void>;
   private embedderCache: Promise<Embedder> | undefined;
   private memoryCache: Promise<PreferenceMemory> | undefined;
   private scorerCache: Promise<ScorerSelection> | undefined;
   private queueCache: Promise<IndexingQueue> | undefined;
+  private currentQueue: IndexingQueue | undefined;
   private personalizerCache: Promise<Personalizer> | undefined;
-  private readonly queueEvents = new vscode.EventEmitter<IndexingEvent>();
-  private readonly snapshotEvents = new vscode.EventEmitter<QueueSnapshot>();
+  private readonly queueEvents = new Emitter<IndexingEvent>();
+  private readonly snapshotEvents = new Emitter<QueueSnapshot>();
   readonly onIndexingEvent = this.queueEvents.event;
   readonly onSnapshot = this.snapshotEvents.event;
   snapshot: QueueSnapshot = { running: false, position: 0, total: 0, pending: 0, learned: 0 };
   /** The last scorer selection's reason (shown in the profile); '' before the first. */
   scorerReason = '';
-  private readonly disposables: vscode.Disposable[] = [this.queueEvents, this.snapshotEvents];
+  private readonly disposables: Disposable[] = [this.queueEvents, this.snapshotEvents];
+  /** The reload after the last change of the settings or the vLLM API key (tests wait for it). */
+  reloaded: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly context: vscode.ExtensionContext,
-    readonly output: vscode.LogOutputChannel,
-  ) {
+  constructor(readonly host: EditorHost) {
+    this.settings = readSettings(host.settings);
     this.disposables.push(
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('exact')) void this.reload(e);
-      }),
-      context.secrets.onDidChange((e) => {
-        if (e.key === VLLM_API_KEY_SECRET) void this.readApiKey().then(() => this.dropEngines());
+      host.onSettingsChanged((affects) => (this.reloaded = this.reload(affects))),
+      host.secrets.onDidChange((key) => {
+        if (key === VLLM_API_KEY_SECRET) this.reloaded = this.readApiKey().then(() => this.dropEngines());
       }),
     );
     this.secretsRead = this.readApiKey();
@@ -70,19 +91,23 @@ export class ExactRuntime implements vscode.Disposable {
 
   private async readApiKey(): Promise<void> {
     try {
-      this.vllmApiKey = (await this.context.secrets.get(VLLM_API_KEY_SECRET)) ?? '';
+      this.vllmApiKey = (await this.host.secrets.get(VLLM_API_KEY_SECRET)) ?? '';
     } catch (e) {
       this.output.warn(`Could not read the vLLM API key from the secret storage: ${errorText(e)}`);
     }
     this.vllmClientCache = undefined;
   }
 
+  get output(): EditorHost['log'] {
+    return this.host.log;
+  }
+
   get storageFolder(): string {
-    return (this.context.storageUri ?? this.context.globalStorageUri).fsPath;
+    return this.host.storageFolder;
   }
 
   get trusted(): boolean {
-    return vscode.workspace.isTrusted;
+    return this.host.isTrusted();
   }
 
   library(): string[] {
@@ -96,8 +121,8 @@ export class ExactRuntime implements vscode.Disposable {
       // Once per distinct problem: library() runs for every draft and every indexed pair.
       if (this.customAttributeProblem !== message) {
         this.customAttributeProblem = message;
-        void vscode.window.showWarningMessage(message, 'Open Settings').then((c) => {
-          if (c !== undefined) void vscode.commands.executeCommand('workbench.action.openSettings', 'exact.customAttributes');
+        void this.host.showMessage('warning', message, 'Open Settings').then((c) => {
+          if (c !== undefined) void this.host.executeCommand('workbench.action.openSettings', 'exact.customAttributes');
         });
       }
       return buildAttributeLibrary([]).map((a) => a.name);
@@ -109,7 +134,7 @@ export class ExactRuntime implements vscode.Disposable {
     return this.clientCache;
   }
 
-  /** The client of the vLLM server (exact.vllm.*; the API key from SecretStorage). */
+  /** The client of the vLLM server (exact.vllm.*; the API key from the secret storage). */
   vllmClient(): VllmClient {
     const v = this.settings.vllm;
     this.vllmClientCache ??= new VllmClient(
@@ -148,7 +173,7 @@ export class ExactRuntime implements vscode.Disposable {
     try {
       return await this.memory();
     } catch {
-      return PreferenceMemory.open(this.storageFolder, { models: { model: this.modelName(), embeddingModel: '' } });
+      return PreferenceMemory.open(this.storageFolder, { models: { ...configuredModels(this.client().config), model: this.modelName() } });
     }
   }
 
@@ -173,7 +198,7 @@ export class ExactRuntime implements vscode.Disposable {
       k: s.k,
       retrievalMode: s.retrievalMode,
       neighbors: s.neighbors,
-      ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor } : {}),
+      ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor, abstention: { similarityFloor: s.similarityFloor } } : {}),
       decoding: s.decoding,
       maxInputChars: s.maxInputChars,
       ...(s.ollama.numCtx !== undefined ? { contextTokens: s.ollama.numCtx } : {}),
@@ -187,6 +212,7 @@ export class ExactRuntime implements vscode.Disposable {
         const sel = selectVllmScorer(this.vllmClient(), setting, backend);
         this.scorerReason = sel.reason;
         this.output.info(sel.reason);
+        this.setScoring(`Scoring on the vLLM server at ${this.vllmClient().host} (on whatever that server runs on).`);
         return sel;
       });
       return this.retryable(this.scorerCache, () => (this.scorerCache = undefined));
@@ -196,15 +222,33 @@ export class ExactRuntime implements vscode.Disposable {
       client: this.client(),
       modelPath: this.settings.modelPath,
       createLlamaScorer: llamaScorerFactory({
-        workerPath: path.join(this.context.extensionPath, 'dist', 'scorerWorker.mjs'),
+        workerPath: path.join(this.host.extensionPath, 'dist', 'scorerWorker.mjs'),
         idleReleaseMs: 60_000,
+        memory: this.settings.indexingMemory,
+        onModelLoaded: (backend, ms) => this.onModelLoaded(backend, ms),
       }),
     }).then((sel) => {
       this.scorerReason = sel.reason;
       this.output.info(sel.reason);
+      this.setScoring(sel.kind === 'ollama' ? 'Scoring through Ollama log-probabilities (on whatever Ollama runs on).' : 'Scoring in-process with llama.cpp (the CPU or GPU is known once the model is loaded).');
       return sel;
     });
     return this.retryable(this.scorerCache, () => (this.scorerCache = undefined));
+  }
+
+  /** Logs the backend of the first load and of any load that runs elsewhere (unloadAfterBatch reloads every batch). */
+  private onModelLoaded(backend: ComputeBackend, loadMilliseconds: number): void {
+    const where = backend.kind === 'cpu' ? 'the CPU' : `the GPU (${backend.kind})`;
+    const scoring = `Scoring in-process with llama.cpp on ${where}. ${backend.reason}`;
+    if (scoring === this.snapshot.scoring) return;
+    this.output.info(`${scoring} (model loaded in ${Math.round(loadMilliseconds)} ms)`);
+    this.setScoring(scoring);
+  }
+
+  private setScoring(scoring: string): void {
+    if (this.snapshot.scoring === scoring) return;
+    this.snapshot = { ...this.snapshot, scoring };
+    this.snapshotEvents.fire(this.snapshot);
   }
 
   queue(): Promise<IndexingQueue> {
@@ -219,12 +263,15 @@ export class ExactRuntime implements vscode.Disposable {
         library: this.library(),
         k: this.settings.k,
         algorithm: this.settings.algorithm,
+        ...(this.settings.significance !== undefined ? { significance: this.settings.significance } : {}),
         onIdle: async () => {
-          await selection.scorer.release?.();
+          // Capping memory: the scorer's worker thread goes too (about 50 MB in bench/results/memory.md).
+          await selection.scorer.release?.(this.settings.indexingMemory === 'unloadAfterBatch');
           await this.refreshSnapshot();
         },
       });
       queue.onEvent((e) => this.onQueueEvent(e));
+      this.currentQueue = queue;
       return queue;
     })();
     return this.retryable(this.queueCache, () => (this.queueCache = undefined));
@@ -242,34 +289,28 @@ export class ExactRuntime implements vscode.Disposable {
     }
   }
 
+  /** The pairs the current queue gave up on for now, with why. */
+  failedPairs(): { pairId: string; error: string }[] {
+    return [...(this.currentQueue?.failedPairs ?? new Map<string, string>())].map(([pairId, error]) => ({ pairId, error }));
+  }
+
+  /** The profile's "Retry failed": forget the failures and index again now. */
+  async retryFailed(): Promise<void> {
+    (await this.queue()).retryFailed();
+    await this.kickIndexing();
+  }
+
   async cancelIndexing(): Promise<void> {
     if (this.queueCache) (await this.queueCache).cancel();
   }
 
   private onQueueEvent(e: IndexingEvent): void {
     this.queueEvents.fire(e);
-    const s = this.snapshot;
-    switch (e.type) {
-      case 'queued':
-        this.snapshot = { ...s, running: true, total: e.total, pending: e.total, lastError: undefined };
-        break;
-      case 'started':
-        this.snapshot = { ...s, running: true, position: e.position, total: e.total, pending: e.total - e.position + 1 };
-        break;
-      case 'done':
-        this.snapshot = { ...s, position: e.position, total: e.total, pending: e.total - e.position, learned: s.learned + (e.stored ? 1 : 0) };
-        break;
-      case 'failed':
-        this.snapshot = { ...s, lastError: e.error };
-        break;
-      case 'idle':
-        this.snapshot = { ...s, running: false, pending: e.remaining, lastError: e.error ?? s.lastError };
-        break;
-      default:
-        return;
-    }
-    void vscode.commands.executeCommand('setContext', 'exact.indexing', this.snapshot.running);
-    this.snapshotEvents.fire(this.snapshot);
+    const next = nextSnapshot(this.snapshot, e);
+    if (next === undefined) return;
+    this.snapshot = next;
+    this.host.setContext('exact.indexing', next.running);
+    this.snapshotEvents.fire(next);
   }
 
   /** Re-reads counts from the memory (after start-up, edits, imports, other windows). */
@@ -285,16 +326,13 @@ export class ExactRuntime implements vscode.Disposable {
     return this.snapshot;
   }
 
-  private async reload(e: vscode.ConfigurationChangeEvent): Promise<void> {
+  private async reload(affects: (section: string) => boolean): Promise<void> {
     const before = this.settings;
-    this.settings = readSettings();
-    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath', 'exact.backend', 'exact.vllm'].some((k) => e.affectsConfiguration(k));
-    const indexingChanged = engineChanged || ['exact.attributesPerPrompt', 'exact.indexing', 'exact.customAttributes'].some((k) => e.affectsConfiguration(k));
+    this.settings = readSettings(this.host.settings);
+    const engineChanged = ['exact.ollama', 'exact.scorer', 'exact.modelPath', 'exact.indexing.memory', 'exact.backend', 'exact.vllm'].some(affects);
+    const indexingChanged = engineChanged || ['exact.attributesPerPrompt', 'exact.indexing', 'exact.customAttributes'].some(affects);
     if (engineChanged) await this.dropEngines();
-    else if (indexingChanged) {
-      if (this.queueCache) (await this.queueCache.catch(() => undefined))?.cancel();
-      this.queueCache = undefined;
-    }
+    else if (indexingChanged) await this.dropQueue();
     this.personalizerCache = undefined;
     const modelChanged = before.backend !== this.settings.backend || before.vllm.model !== this.settings.vllm.model || before.vllm.url !== this.settings.vllm.url;
     if (modelChanged || before.ollama.model !== this.settings.ollama.model || before.ollama.embeddingModel !== this.settings.ollama.embeddingModel) {
@@ -312,9 +350,14 @@ export class ExactRuntime implements vscode.Disposable {
     this.scorerCache = undefined;
     this.memoryCache = undefined;
     old?.then((s) => s.scorer.dispose?.()).catch(() => undefined);
-    if (this.queueCache) (await this.queueCache.catch(() => undefined))?.cancel();
-    this.queueCache = undefined;
+    await this.dropQueue();
     this.personalizerCache = undefined;
+  }
+
+  private async dropQueue(): Promise<void> {
+    if (this.queueCache) (await this.queueCache.catch(() => undefined))?.dispose();
+    this.queueCache = undefined;
+    this.currentQueue = undefined;
   }
 
   /** When stored selections came from another model or embedder, offer to index again. */
@@ -322,12 +365,13 @@ export class ExactRuntime implements vscode.Disposable {
     try {
       const status = await (await this.memory()).needsReindex();
       if (!status.needed) return;
-      const choice = await vscode.window.showInformationMessage(
+      const choice = await this.host.showMessage(
+        'info',
         `EXACT: ${status.stale} learned prompts were analysed with another model or embedding model. Re-index them with ${status.current.model}?`,
         'Re-index',
         'Later',
       );
-      if (choice === 'Re-index') await vscode.commands.executeCommand('exact.reindex');
+      if (choice === 'Re-index') await this.host.executeCommand('exact.reindex');
     } catch (err) {
       this.output.warn(`Re-index check failed: ${errorText(err)}`);
     }
@@ -342,6 +386,7 @@ export class ExactRuntime implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.currentQueue?.dispose();
     void this.cancelIndexing();
     void this.scorerCache?.then((s) => s.scorer.dispose?.()).catch(() => undefined);
     void this.memoryCache?.then((m) => m.close()).catch(() => undefined);
@@ -349,10 +394,3 @@ export class ExactRuntime implements vscode.Disposable {
   }
 }
 
-export function errorText(e: unknown): string {
-  if (e instanceof Error) {
-    const action = (e as { action?: unknown }).action;
-    return typeof action === 'string' && action.length > 0 ? `${e.message} ${action}` : e.message;
-  }
-  return String(e);
-}

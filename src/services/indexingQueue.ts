@@ -11,23 +11,43 @@
  * - Cancellable with an AbortSignal or cancel(); nothing is stored after cancellation.
  * - Errors are classified (see indexingErrors.ts): transient ones are retried with exponential
  *   backoff a bounded number of times, pair errors skip the pair, fatal ones stop the run.
+ *   Nothing stays failed for good: a failed pair is tried again by a run after
+ *   `failedRetryMs` (or at once after retryFailed()), and a run that ended because the engine
+ *   was unreachable starts again by itself after `unavailableRetryMs` (doubling, at most 8 times).
  * - Typed progress events; onIdle runs when a run ends so the caller can release the model.
  */
-import * as path from 'node:path';
 import {
   abortError,
   DEFAULT_K,
   greedySelect,
   lazyGreedySelect,
+  screenedGreedySelect,
   type Embedder,
   type LogLikelihoodScorer,
   type SelectionResult,
 } from '../core';
 import { FileLock, type FileLockOptions, type LockHandle } from '../storage/fileLock';
-import { INDEXING_LOCK_FILE, type ModelKey, type PreferenceMemory, type StoredPair } from '../storage/preferenceMemory';
+import type { ModelKey, PreferenceMemory, StoredPair } from '../storage/preferenceMemory';
 import { classifyIndexingError, errorMessage, type IndexingErrorClass } from './indexingErrors';
 
-export type IndexingAlgorithm = 'greedy' | 'lazy';
+/**
+ * 'greedy': Algorithm 1, one batched scorer call per round; 'early-stopping': the same selection
+ * with exact early stopping (fewer scored tokens, a call per candidate); 'lazy': CELF;
+ * 'screening': candidates screened on the responses' first tokens, the best few scored in full.
+ */
+export const INDEXING_ALGORITHMS = ['greedy', 'early-stopping', 'lazy', 'screening'] as const;
+export type IndexingAlgorithm = (typeof INDEXING_ALGORITHMS)[number];
+
+/**
+ * The extension's default (package.json's `exact.indexing.algorithm`): the cheapest method whose
+ * benchmark accuracy is within 1 point of plain greedy's (bench/results/selection-cost.md).
+ */
+export const DEFAULT_INDEXING_ALGORITHM: IndexingAlgorithm = 'lazy';
+
+/** What a selection is stored as: early stopping selects exactly what greedy selects. */
+function storedAlgorithm(algorithm: IndexingAlgorithm): 'greedy' | 'lazy' | 'screening' {
+  return algorithm === 'early-stopping' ? 'greedy' : algorithm;
+}
 
 export interface RetryPolicy {
   /** Attempts per pair for transient errors, the first included (default 4). */
@@ -49,9 +69,11 @@ export interface IndexingQueueOptions {
   readonly library: ReadonlyArray<string>;
   /** Attributes per pair (default 3). */
   readonly k?: number;
-  /** Default 'greedy' (Algorithm 1); 'lazy' is CELF. */
+  /** Default DEFAULT_INDEXING_ALGORITHM. */
   readonly algorithm?: IndexingAlgorithm;
   readonly nonNegative?: boolean;
+  /** Chance-level test for each added attribute (selection.ts chanceLevel); undefined: off. */
+  readonly significance?: number;
   /** Lazy greedy's re-evaluation batch size. */
   readonly lazyBatchSize?: number;
   readonly retry?: RetryPolicy;
@@ -61,6 +83,10 @@ export interface IndexingQueueOptions {
   readonly onIdle?: (summary: IndexingSummary) => void | Promise<void>;
   /** How often a queue waiting for another window's indexer checks again (default 5 s). */
   readonly busyRetryMs?: number;
+  /** A pair that failed is skipped this long, then tried again by the next run (default 10 min). */
+  readonly failedRetryMs?: number;
+  /** After a run ended 'unavailable', start another after this long (default 60 s; doubles each time, 8 times at most). */
+  readonly unavailableRetryMs?: number;
   readonly lock?: FileLockOptions;
 }
 
@@ -149,14 +175,18 @@ class StopRun extends Error {
 
 export class IndexingQueue {
   private readonly listeners = new Set<IndexingListener>();
-  private readonly failed = new Map<string, string>();
+  private readonly failed = new Map<string, { message: string; at: number }>();
+  private laterTimer: NodeJS.Timeout | undefined;
+  private unavailableRuns = 0;
   private readonly lock: FileLock;
   private current: Promise<IndexingSummary> | undefined;
   private controller: AbortController | undefined;
   private kickedWhileRunning = false;
+  private disposed = false;
 
   constructor(private readonly options: IndexingQueueOptions) {
-    this.lock = new FileLock(path.join(options.memory.folder, INDEXING_LOCK_FILE), { purpose: 'indexing', ...options.lock });
+    // Ours, kept in the memory's folder so every window of the workspace finds the same one.
+    this.lock = options.memory.exclusiveLock('indexing', { purpose: 'indexing', ...options.lock });
   }
 
   get models(): ModelKey {
@@ -167,9 +197,9 @@ export class IndexingQueue {
     return this.current !== undefined;
   }
 
-  /** Pairs that failed with a pair error in this session (id -> message); they are skipped until retryFailed(). */
+  /** Pairs that failed with a pair error (id -> message); skipped until failedRetryMs passed or retryFailed(). */
   get failedPairs(): ReadonlyMap<string, string> {
-    return this.failed;
+    return new Map([...this.failed].map(([id, f]) => [id, f.message]));
   }
 
   onEvent(listener: IndexingListener): () => void {
@@ -177,13 +207,48 @@ export class IndexingQueue {
     return () => this.listeners.delete(listener);
   }
 
-  /** Forget this session's failed pairs so the next run tries them again. */
+  /** Forget the failed pairs so the next run tries them again (the profile's "Retry failed"). */
   retryFailed(): void {
     this.failed.clear();
   }
 
+  /** Failed pairs whose wait is over are tried again. */
+  private skipFailed(id: string): boolean {
+    const f = this.failed.get(id);
+    if (f === undefined) return false;
+    if (performance.now() - f.at < (this.options.failedRetryMs ?? 600_000)) return true;
+    this.failed.delete(id);
+    return false;
+  }
+
+  /** A later run after the engine was unreachable (bounded: the delay doubles, 8 tries at most). */
+  private scheduleLater(reason: IdleReason): void {
+    clearTimeout(this.laterTimer);
+    this.laterTimer = undefined;
+    if (reason !== 'unavailable') {
+      if (reason === 'complete') this.unavailableRuns = 0;
+      return;
+    }
+    if (this.unavailableRuns >= 8 || this.disposed) return;
+    const delay = (this.options.unavailableRetryMs ?? 60_000) * 2 ** this.unavailableRuns;
+    this.unavailableRuns++;
+    this.laterTimer = setTimeout(() => {
+      this.laterTimer = undefined;
+      this.kick();
+    }, delay);
+    this.laterTimer.unref?.();
+  }
+
+  /** Stops the queue: cancels a run and any later one. */
+  dispose(): void {
+    this.disposed = true;
+    clearTimeout(this.laterTimer);
+    this.cancel();
+  }
+
   /** New pairs were recorded: start a run in the background, or let the running one pick them up. */
   kick(): void {
+    if (this.disposed) return;
     if (this.current !== undefined) {
       this.kickedWhileRunning = true;
       return;
@@ -289,6 +354,7 @@ export class IndexingQueue {
       ...(error !== undefined ? { error } : {}),
       ...(cause !== undefined ? { cause } : {}),
     };
+    this.scheduleLater(reason);
     this.emit({ type: 'idle', ...summary });
     try {
       await this.options.onIdle?.(summary);
@@ -324,7 +390,7 @@ export class IndexingQueue {
     for (;;) {
       if (signal.aborted) throw abortError();
       if (handle.lost) throw new StopRun('lock-lost', 'Another process took over indexing (our lock was considered stale).');
-      const pending = (await this.options.memory.pendingPairs(this.models)).filter((p) => !this.failed.has(p.id) && !triedThisRun.has(p.id));
+      const pending = (await this.options.memory.pendingPairs(this.models)).filter((p) => !triedThisRun.has(p.id) && !this.skipFailed(p.id));
       if (pending.length === 0) return;
       const { done, failed } = c.counts();
       const total = done + failed + pending.length;
@@ -363,7 +429,7 @@ export class IndexingQueue {
           embedding,
           models: this.models,
           scorerKind: this.options.scorerKind,
-          algorithm: this.options.algorithm ?? 'greedy',
+          algorithm: storedAlgorithm(this.options.algorithm ?? DEFAULT_INDEXING_ALGORITHM),
           k: this.options.k ?? DEFAULT_K,
           durationMs,
           deferIndex: true,
@@ -394,7 +460,7 @@ export class IndexingQueue {
         c.onFailed();
         this.emit({ type: 'failed', pairId: pair.id, position, total, error: message, errorClass: cls, attempts: attempt });
         if (cls === 'pair') {
-          this.failed.set(pair.id, message);
+          this.failed.set(pair.id, { message, at: performance.now() });
           return;
         }
         throw new StopRun(cls === 'fatal' ? 'fatal' : 'unavailable', message, err);
@@ -406,10 +472,17 @@ export class IndexingQueue {
     const o = this.options;
     const k = o.k ?? DEFAULT_K;
     const text = { prompt: pair.prompt, chosen: pair.chosen, rejected: pair.rejected };
-    if ((o.algorithm ?? 'greedy') === 'lazy') {
-      return lazyGreedySelect(o.scorer, text, o.library, { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}), ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });
+    const common = { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}), ...(o.significance !== undefined ? { significance: o.significance } : {}) };
+    switch (o.algorithm ?? DEFAULT_INDEXING_ALGORITHM) {
+      case 'lazy':
+        return lazyGreedySelect(o.scorer, text, o.library, { ...common, ...(o.lazyBatchSize !== undefined ? { batchSize: o.lazyBatchSize } : {}) });
+      case 'screening':
+        return screenedGreedySelect(o.scorer, text, o.library, common);
+      case 'early-stopping':
+        return greedySelect(o.scorer, text, o.library, { ...common, earlyStopping: true });
+      case 'greedy':
+        return greedySelect(o.scorer, text, o.library, common);
     }
-    return greedySelect(o.scorer, text, o.library, { k, signal, ...(o.nonNegative !== undefined ? { nonNegative: o.nonNegative } : {}) });
   }
 
   private async embed(prompt: string, signal: AbortSignal): Promise<number[]> {

@@ -5,9 +5,15 @@
  */
 import {
   attributeFrequencies,
+  decideInjection,
+  globalProfile,
   exploratoryAttributes,
   modelingAccuracy,
   retrieveAttributes,
+  type AbstentionOptions,
+  type AbstentionReason,
+  type InjectionDecision,
+  type MemoryItem,
   seededRandom,
   topicModes,
   type Embedder,
@@ -19,10 +25,16 @@ import {
   type TextGenerator,
 } from '../core';
 import type { PreferenceMemory, StoredPair } from '../storage';
+import { PromptRetriever } from './retrieval';
+
+/** The paper's top-1, a top-m vote, or retrieval that can abstain (core/abstention.ts). */
+export type PersonalizerRetrievalMode = RetrievalMode | 'abstain';
 
 export interface PersonalizerSettings {
   readonly k: number;
-  readonly retrievalMode: RetrievalMode;
+  readonly retrievalMode: PersonalizerRetrievalMode;
+  /** Thresholds of the 'abstain' mode (core defaults where absent). */
+  readonly abstention?: AbstentionOptions;
   readonly neighbors: number;
   /** Below this best similarity the global profile is used (undefined: no floor). */
   readonly similarityFloor?: number;
@@ -36,6 +48,8 @@ export interface PersonalizerSettings {
 export interface Retrieval extends RetrievalResult {
   /** One sentence for the user: where the attributes came from. */
   readonly why: string;
+  /** Why the nearest prompt's attributes were not used ('abstain' mode). */
+  readonly reason?: AbstentionReason;
 }
 
 export interface DraftPlan {
@@ -81,7 +95,7 @@ const isAscii = (ch: string): boolean => ch.charCodeAt(0) < 0x80;
 const tokensFor = (ascii: number, other: number): number => Math.ceil(ascii / 3) + other;
 
 /** Chat template, instruction line and an attribute block of k names of up to 40 characters. */
-export function promptOverheadTokens(k: number): number {
+function promptOverheadTokens(k: number): number {
   return 64 + 14 * Math.max(0, k);
 }
 
@@ -152,7 +166,7 @@ function quote(s: string, n = 60): string {
   return `“${one.length > n ? `${one.slice(0, n - 1)}…` : one}”`;
 }
 
-export function explainRetrieval(r: RetrievalResult): string {
+function explainRetrieval(r: RetrievalResult): string {
   const best = r.neighbors[0];
   switch (r.source) {
     case 'nearest':
@@ -168,6 +182,25 @@ export function explainRetrieval(r: RetrievalResult): string {
   }
 }
 
+/** The user-facing sentence for an abstaining retrieval: what was injected, and why. */
+function explainDecision(d: InjectionDecision): string {
+  const best = d.neighbors[0];
+  const nearest = best === undefined ? '' : ` ${quote(best.prompt)} (similarity ${best.similarity.toFixed(2)})`;
+  const because: Record<AbstentionReason, string> = {
+    'no-entries': 'there is no learned prompt to compare with yet',
+    dissimilar: `no past prompt is similar enough (best${nearest})`,
+    disagree: `your most similar past prompts disagree about the style (nearest${nearest})`,
+    weak: `the attributes of your most similar past prompt${nearest} barely explained your choice there`,
+    unexplained: `no attribute explained your choice on your most similar past prompt${nearest}`,
+  };
+  if (d.source === 'nearest') return `From your most similar past prompt${nearest}.`;
+  const why = because[d.reason ?? 'no-entries'];
+  if (d.source === 'profile') return `Your overall profile's most consistent attributes, because ${why}.`;
+  if (d.reason === 'unexplained') return `No attributes: ${why}, so the prompt is sent as it is.`;
+  if (d.reason === 'no-entries') return 'No preferences learned yet: choose between drafts to teach EXACT your style.';
+  return `No attributes: ${why}, and no attribute is in most of your learned choices, so the prompt is sent as it is.`;
+}
+
 export interface GenerateOptions {
   readonly onToken?: (text: string) => void;
   readonly signal?: AbortSignal;
@@ -178,13 +211,17 @@ export interface GenerateOptions {
 }
 
 export class Personalizer {
+  private readonly retriever: PromptRetriever;
+
   constructor(
     private readonly memory: PreferenceMemory,
     private readonly embedder: Embedder,
     private readonly generator: TextGenerator,
     private settings: PersonalizerSettings,
     private readonly library: () => ReadonlyArray<string>,
-  ) {}
+  ) {
+    this.retriever = new PromptRetriever(memory);
+  }
 
   updateSettings(settings: PersonalizerSettings): void {
     this.settings = settings;
@@ -230,9 +267,13 @@ export class Personalizer {
 
   /** Algorithm 2, step 1: embed the prompt and retrieve attributes from the memory. */
   async retrieve(prompt: string, signal?: AbortSignal): Promise<Retrieval> {
-    const [query] = await this.embedder.embed([prompt], signal);
     const s = this.settings;
-    const r = await this.memory.retrieve(query!, {
+    if (s.retrievalMode === 'abstain') {
+      const { query, items } = await this.comparable(prompt, await this.memory.memoryItems(), signal);
+      return this.decide(query, items);
+    }
+    const [query] = await this.embedder.embed([prompt], signal);
+    const r = await this.retriever.retrieve(query!, {
       mode: s.retrievalMode,
       m: s.neighbors,
       k: s.k,
@@ -249,8 +290,41 @@ export class Personalizer {
   async generate(prompt: string, options: GenerateOptions = {}): Promise<GeneratedText & { retrieval: Retrieval; maxTokens: number }> {
     const maxTokens = this.checkRequest(prompt, options.maxTokens);
     const retrieval = options.retrieval ?? (await this.retrieve(prompt, options.signal));
-    const generated = await this.generator.generate(prompt, retrieval.attributes, { ...this.settings.decoding, maxTokens }, options.onToken, options.signal);
+    const generated = await this.write(prompt, retrieval.attributes, maxTokens, options.onToken, options.signal);
     return { ...generated, retrieval, maxTokens };
+  }
+
+  /** The one place text is generated: the attributes injected, the decoding settings, the token limit. */
+  private write(prompt: string, attributes: ReadonlyArray<string>, maxTokens: number, onToken?: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
+    // 0: no limit set here, so the generator's own default applies.
+    return this.generator.generate(prompt, attributes, { ...this.settings.decoding, ...(maxTokens > 0 ? { maxTokens } : {}) }, onToken, signal);
+  }
+
+  private decide(query: ReadonlyArray<number>, items: ReadonlyArray<MemoryItem>): Retrieval {
+    const d = decideInjection(query, items, { ...this.settings.abstention, k: this.settings.k });
+    const source = d.source === 'profile' ? 'global' : d.source;
+    return { attributes: d.attributes, source, neighbors: d.neighbors, why: explainDecision(d), ...(d.reason !== undefined ? { reason: d.reason } : {}) };
+  }
+
+  private corpusCache: { key: string; vectors: number[][] } | undefined;
+
+  /**
+   * The query's vector and the items with vectors it can be compared with. An embedder that
+   * learns from the user's prompts (embedInCorpus) re-embeds the stored prompts with what it
+   * learned from them (memoized until the entries change); others use the stored vectors.
+   */
+  private async comparable(prompt: string, items: ReadonlyArray<MemoryItem>, signal?: AbortSignal): Promise<{ query: number[]; items: MemoryItem[] }> {
+    const e = this.embedder;
+    if (e.embedInCorpus === undefined) {
+      const [query] = await e.embed([prompt], signal);
+      return { query: query!, items: [...items] };
+    }
+    const corpus = items.map((it) => it.prompt);
+    const key = JSON.stringify([e.id, items.map((it) => it.id), corpus]);
+    if (this.corpusCache?.key !== key) this.corpusCache = { key, vectors: await e.embedInCorpus(corpus, corpus, signal) };
+    const [query] = await e.embedInCorpus([prompt], corpus, signal);
+    const vectors = this.corpusCache.vectors;
+    return { query: query!, items: items.map((it, i) => ({ ...it, embedding: vectors[i]! })) };
   }
 
   /** Draft A uses the retrieved attributes; draft B explores a contrasting set, so the choice teaches something. */
@@ -258,7 +332,7 @@ export class Personalizer {
     this.checkInput(prompt, 'prompt');
     this.checkFits(prompt);
     const retrieval = await this.retrieve(prompt, signal);
-    const shown = new Map(attributeFrequencies(await this.memory.memoryItems()).map((f) => [f.attribute, f.count]));
+    const shown = new Map(attributeFrequencies(await this.retriever.items()).map((f) => [f.attribute, f.count]));
     const random = seededRandom(seed);
     const k = this.settings.k;
     const first = retrieval.attributes.length > 0 ? retrieval.attributes : exploratoryAttributes([], this.library(), k, random, shown);
@@ -270,7 +344,7 @@ export class Personalizer {
   }
 
   generateDraft(prompt: string, plan: DraftPlan, onToken: (t: string) => void, signal?: AbortSignal): Promise<GeneratedText> {
-    return this.generator.generate(prompt, plan.attributes, this.settings.decoding, onToken, signal);
+    return this.write(prompt, plan.attributes, this.checkRequest(prompt), onToken, signal);
   }
 
   /** Saves a choice durably (the log is fsynced before this resolves); the caller then kicks indexing. */
@@ -287,26 +361,77 @@ export class Personalizer {
   }
 
   /**
-   * C.5.2 modeling accuracy, leave-one-out over the learned pairs: each pair's attributes are
-   * retrieved from the others, and it counts when they widen its preferred-vs-rejected gap.
+   * C.5.2 modeling accuracy, leave-one-out over every analysed choice (not only those in the
+   * index): each choice's attributes are retrieved from the other entries (those of the same
+   * prompt left out too) by the same path a request takes, and it counts when they widen its
+   * preferred-vs-rejected gap; an empty injection counts as not widening. `harmed` counts the
+   * injections that narrowed the gap.
    */
   async leaveOneOutAccuracy(scorer: LogLikelihoodScorer, signal?: AbortSignal) {
-    const entries = await this.memory.indexEntries();
     const items = await this.memory.memoryItems();
-    const pairs = await this.memory.listPairs();
-    const byId = new Map(pairs.map((p) => [p.id, p]));
-    const held = entries.filter((e) => byId.has(e.pairId));
+    const analysed = (await this.memory.listPairs()).filter((p) => p.status === 'selected');
     const s = this.settings;
-    return modelingAccuracy(
+    const report = await modelingAccuracy(
       scorer,
-      held.map((e) => byId.get(e.pairId)!),
-      (_pair, i) =>
-        retrieveAttributes(
-          held[i]!.embedding,
-          items.filter((it) => it.id !== held[i]!.pairId),
-          { mode: s.retrievalMode, m: s.neighbors, k: s.k },
-        ).attributes,
+      analysed,
+      async (pair) => {
+        const others = items.filter((it) => it.prompt !== pair.prompt);
+        if (s.retrievalMode === 'abstain') {
+          const { query, items: comparable } = await this.comparable(pair.prompt, others, signal);
+          return this.decide(query, comparable).attributes;
+        }
+        const [query] = await this.embedder.embed([pair.prompt], signal);
+        return retrieveAttributes(query!, others, { mode: s.retrievalMode, m: s.neighbors, k: s.k, ...(s.similarityFloor !== undefined ? { similarityFloor: s.similarityFloor } : {}), globalProfile: globalProfile(others, s.k) }).attributes;
+      },
       signal,
     );
+    return report;
+  }
+}
+
+/**
+ * The drafts a view asked for and not yet chosen from, so that a choice records what the host
+ * generated (the preferred draft as the user may have edited it, the rejected one as generated)
+ * and records it once. Holds the `limit` most recent requests; older ones are forgotten.
+ */
+export class DraftRequests {
+  private readonly open = new Map<string, { prompt: string; drafts: Map<string, string> }>();
+
+  constructor(private readonly limit = 4) {}
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** A new request; its slots hold '' until their drafts finish (a stopped run leaves them so). */
+  begin(requestId: string, prompt: string, slots: ReadonlyArray<string>): void {
+    this.open.set(requestId, { prompt, drafts: new Map(slots.map((slot) => [slot, ''])) });
+    for (const id of this.open.keys()) {
+      if (this.open.size <= this.limit) break;
+      this.open.delete(id);
+    }
+  }
+
+  /** The text generated for a slot (as the view was sent it). */
+  finishDraft(requestId: string, slot: string, text: string): void {
+    this.open.get(requestId)?.drafts.set(slot, text);
+  }
+
+  forget(requestId: string): void {
+    this.open.delete(requestId);
+  }
+
+  /**
+   * Takes a request out for a choice of `preferredSlot` (so a second choice for it finds
+   * nothing): its prompt and the other slot's generated draft, or undefined when the request is
+   * unknown, already chosen, or does not have the preferred slot.
+   */
+  take(requestId: string, preferredSlot: string): { prompt: string; rejected: string } | undefined {
+    const request = this.open.get(requestId);
+    if (request === undefined) return undefined;
+    const rejected = [...request.drafts].find(([slot]) => slot !== preferredSlot)?.[1];
+    if (rejected === undefined || !request.drafts.has(preferredSlot)) return undefined;
+    this.open.delete(requestId);
+    return { prompt: request.prompt, rejected };
   }
 }

@@ -13,10 +13,29 @@ export interface DraftInfo {
   readonly why: string;
 }
 
+/** Where the host's current drafts stand, sent when a drafts view (re)loads: generation may have streamed on while it was hidden. */
+export interface DraftsSnapshot {
+  readonly requestId: string;
+  readonly prompt: string;
+  readonly drafts: DraftInfo[];
+  readonly texts: Partial<Record<DraftSlot, string>>;
+  readonly done: DraftSlot[];
+  /** Slots whose generation ran into the token limit. */
+  readonly cut: DraftSlot[];
+  readonly running: boolean;
+  readonly stopped: boolean;
+  /** The user's edits of each draft (open: still in its edit box), kept by the host too so a window reload cannot lose them. */
+  readonly edits?: Partial<Record<DraftSlot, DraftEdit>>;
+}
+
+export interface DraftEdit {
+  readonly text: string;
+  readonly open: boolean;
+}
+
 export interface QueueState {
   readonly pending: number;
   readonly running: boolean;
-  readonly done: number;
   readonly learned: number;
   readonly lastError?: string;
 }
@@ -39,7 +58,8 @@ export interface ProfileData {
   readonly frequencies: { attribute: string; count: number; share: number }[];
   readonly modes: { label: string; size: number; attributes: { attribute: string; count: number }[] }[];
   readonly entries: ProfileEntry[];
-  readonly accuracy: { accuracy: number; improved: number; total: number } | null;
+  /** Leave-one-out over every analysed choice; harmed: injections that narrowed the gap. */
+  readonly accuracy: { accuracy: number; improved: number; harmed: number; total: number } | null;
   readonly accuracyNote: string;
   readonly library: { name: string; description: string; custom: boolean }[];
   readonly pending: number;
@@ -47,12 +67,16 @@ export interface ProfileData {
   readonly model: string;
   /** Which scorer learns and why (the scorer selection's reason); '' until it is known. */
   readonly scorer: string;
+  /** Which scorer runs and on what (CPU / GPU), and why; empty before learning first started. */
+  readonly scoring: string;
+  /** Choices whose analysis failed (with why), waiting for a later try or "Retry failed". */
+  readonly failed: { pairId: string; error: string }[];
 }
 
 export type HostToWebview =
-  | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState }
+  | { type: 'init'; prompt: string; trusted: boolean; queue: QueueState; current?: DraftsSnapshot }
   | { type: 'prefill'; prompt: string }
-  | { type: 'draftsStarted'; requestId: string; drafts: DraftInfo[] }
+  | { type: 'draftsStarted'; requestId: string; prompt: string; drafts: DraftInfo[] }
   | { type: 'draftToken'; requestId: string; slot: DraftSlot; text: string }
   | { type: 'draftDone'; requestId: string; slot: DraftSlot; text: string; stoppedAtLimit?: boolean }
   | { type: 'draftsFinished'; requestId: string; stopped: boolean }
@@ -69,8 +93,10 @@ export type WebviewToHost =
   | { type: 'stop' }
   | { type: 'choose'; requestId: string; preferred: DraftSlot; preferredText: string; rejectedText: string }
   | { type: 'skip'; requestId: string }
+  | { type: 'keepEdits'; requestId: string; edits: Partial<Record<DraftSlot, DraftEdit>> }
   | { type: 'insert'; text: string }
   | { type: 'openProfile' }
+  | { type: 'openSideBySide' }
   | { type: 'refresh' }
   | { type: 'deleteEntry'; pairId: string }
   | { type: 'editAttributes'; pairId: string; attributes: string[] }
@@ -79,6 +105,7 @@ export type WebviewToHost =
   | { type: 'exportData' }
   | { type: 'importData' }
   | { type: 'reindex' }
+  | { type: 'retryFailed' }
   | { type: 'reset' };
 
 /** Upper bound for any text a webview may send (prompts, drafts); the host applies its own size setting too. */
@@ -106,10 +133,12 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
     case 'ready':
     case 'stop':
     case 'openProfile':
+    case 'openSideBySide':
     case 'refresh':
     case 'exportData':
     case 'importData':
     case 'reindex':
+    case 'retryFailed':
     case 'reset':
       return { type: m.type };
     case 'generate':
@@ -120,6 +149,15 @@ export function parseWebviewMessage(raw: unknown): WebviewToHost | undefined {
         : undefined;
     case 'skip':
       return str(m.requestId, MAX_ID) ? { type: 'skip', requestId: m.requestId } : undefined;
+    case 'keepEdits': {
+      if (!str(m.requestId, MAX_ID) || !isRecord(m.edits)) return undefined;
+      const edits: Partial<Record<DraftSlot, DraftEdit>> = {};
+      for (const [key, value] of Object.entries(m.edits)) {
+        if (!slot(key) || !isRecord(value) || !str(value.text) || typeof value.open !== 'boolean') return undefined;
+        edits[key] = { text: value.text, open: value.open };
+      }
+      return { type: 'keepEdits', requestId: m.requestId, edits };
+    }
     case 'insert':
       return str(m.text) ? { type: 'insert', text: m.text } : undefined;
     case 'deleteEntry':

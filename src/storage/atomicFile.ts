@@ -26,7 +26,7 @@ function isRetryableRenameError(err: unknown): boolean {
 }
 
 /** A unique sibling path for a temporary file (same directory, so rename stays atomic). */
-export function tempPathFor(target: string): string {
+function tempPathFor(target: string): string {
   return `${target}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 

@@ -13,6 +13,7 @@
 import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { abortError, sleep } from '../core/ports';
 
 export interface FileLockOptions {
@@ -50,7 +51,7 @@ export class LockTimeoutError extends Error {
   }
 }
 
-export class LockLostError extends Error {
+class LockLostError extends Error {
   constructor(lockPath: string) {
     super(`The lock ${lockPath} was taken over by another process (it was considered stale).`);
     this.name = 'LockLostError';
@@ -58,7 +59,7 @@ export class LockLostError extends Error {
 }
 
 /** True when a process with this pid exists (EPERM: it exists but belongs to someone else). */
-export function isProcessAlive(pid: number): boolean {
+function isProcessAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -145,6 +146,7 @@ export class LockHandle {
 }
 
 export class FileLock {
+  private swept = false;
   private readonly timeoutMs: number;
   private readonly staleMs: number;
   private readonly heartbeatMs: number;
@@ -181,8 +183,15 @@ export class FileLock {
         acquiredAt: new Date().toISOString(),
         ...(this.options.purpose !== undefined ? { purpose: this.options.purpose } : {}),
       };
-      if (await this.create(owner)) return new LockHandle(this.path, owner, this.heartbeatMs);
+      if (await this.create(owner)) {
+        if (!this.swept) {
+          this.swept = true;
+          await this.sweepLeftovers(owner.token);
+        }
+        return new LockHandle(this.path, owner, this.heartbeatMs);
+      }
       if (!(await this.breakIfStale())) return undefined;
+      this.swept = false; // a holder died: its temp file may be left too
     }
     return undefined;
   }
@@ -206,6 +215,33 @@ export class FileLock {
       return await fn(handle);
     } finally {
       await handle.release();
+    }
+  }
+
+  /**
+   * Removes the temp files (`<lock>.<token>.new`) of creators killed between writing and
+   * removing them (kill -9): those of dead processes on this host, and any older than staleMs.
+   */
+  private async sweepLeftovers(ownToken: string): Promise<void> {
+    const dir = path.dirname(this.path);
+    const prefix = `${path.basename(this.path)}.`;
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix) || !name.endsWith('.new') || name === `${prefix}${ownToken}.new`) continue;
+      const file = path.join(dir, name);
+      try {
+        const [raw, stat] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
+        const owner = parseOwner(raw);
+        const dead = owner !== undefined && owner.hostname === os.hostname() && !isProcessAlive(owner.pid);
+        if (dead || Date.now() - stat.mtimeMs > Math.max(this.staleMs, GARBAGE_GRACE_MS)) await fs.rm(file, { force: true });
+      } catch {
+        // Gone already, or not ours to read.
+      }
     }
   }
 

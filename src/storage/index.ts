@@ -5,3 +5,4 @@ export * from './memoryState';
 export * from './records';
 export * from './vectorIndex';
 export * from './preferenceMemory';
+export * from './importExport';

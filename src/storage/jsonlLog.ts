@@ -22,6 +22,8 @@ export interface JsonlLogDebug {
   readonly appendChunkDelayMs?: number;
   /** Test hook: called after the first piece of an append is on disk. */
   readonly onPartialAppend?: () => void;
+  /** Test hook: an append fails like a full disk (ENOSPC) once this many of its bytes are written. */
+  readonly failAfterBytes?: number;
 }
 
 export interface LogReadResult {
@@ -46,7 +48,7 @@ export interface AppendResult {
 const NL = 0x0a;
 const HEADER_PROBE_BYTES = 512;
 
-export function newHeader(): HeaderRecord & { logId: string } {
+function newHeader(): HeaderRecord & { logId: string } {
   return {
     v: LOG_SCHEMA_VERSION,
     type: 'header',
@@ -182,8 +184,17 @@ export class JsonlLog {
     try {
       const { repair, repairedBytes, empty } = await this.repairTail(handle);
       const body = empty ? Buffer.concat([Buffer.from(JSON.stringify(newHeader()) + '\n'), payload]) : payload;
-      await this.write(handle, body);
-      await handle.datasync();
+      const before = (await handle.stat()).size;
+      try {
+        await this.write(handle, body);
+        await handle.datasync();
+      } catch (err) {
+        // All or nothing: complete lines of a failed append would otherwise count (the caller
+        // holds the log lock, so nothing else was appended after `before`).
+        await handle.truncate(before).catch(() => undefined);
+        await handle.datasync().catch(() => undefined);
+        throw err;
+      }
       return { bytes: body.length, repair, repairedBytes };
     } finally {
       await handle.close();
@@ -204,6 +215,11 @@ export class JsonlLog {
   }
 
   private async write(handle: fs.FileHandle, body: Buffer): Promise<void> {
+    const failAt = this.debug.failAfterBytes;
+    if (failAt !== undefined && failAt < body.length) {
+      await handle.write(body, 0, failAt);
+      throw Object.assign(new Error('ENOSPC: no space left on device, write (test hook)'), { code: 'ENOSPC' });
+    }
     const chunk = this.debug.appendChunkBytes;
     if (chunk === undefined || chunk <= 0 || chunk >= body.length) {
       let written = 0;

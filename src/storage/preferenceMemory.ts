@@ -5,7 +5,7 @@
  *   index/          the vectra LocalIndex of prompt embeddings: a cache, rebuilt from the log
  *   memory.lock     cross-process lock around log appends and rewrites (held for milliseconds)
  *   index.lock      cross-process lock around index writes (held while index.json is rewritten)
- *   indexing.lock   held by the one background indexer working on this folder (see IndexingQueue)
+ *   <name>.lock     a lock another layer owns, handed out by exclusiveLock() (the indexing queue's)
  *
  * Writers (this process's calls, and other VS Code windows on the same workspace) are
  * serialized by in-process queues plus the lock files. Log appends never wait for an index
@@ -15,21 +15,19 @@
  * Lock order (never reversed): index mutex, index.lock, state mutex, memory.lock.
  */
 import { promises as fs } from 'node:fs';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import {
   buildIndexEntries,
   DEFAULT_MIN_GAIN,
   DimensionMismatchError,
-  globalProfile,
-  retrieveAttributes,
+  throwIfAborted,
+  type Embedder,
   type MemoryItem,
   type PairSelection,
-  type RetrievalOptions,
-  type RetrievalResult,
   type SelectionResult,
 } from '../core';
-import { writeFileAtomic } from './atomicFile';
+import { Mutex } from '../shared/mutex';
 import { FileLock, type FileLockOptions, type LockHandle } from './fileLock';
 import { JsonlLog, type JsonlLogDebug } from './jsonlLog';
 import { MemoryState, modelKeyString, type ModelKey, type PairEntry } from './memoryState';
@@ -37,9 +35,9 @@ import {
   checkAttributes,
   checkPairFields,
   checkSelectionFields,
+  copySelectionContent,
   decodeEmbedding,
   encodeEmbedding,
-  isValidId,
   LIMITS,
   LOG_SCHEMA_VERSION,
   Problems,
@@ -57,9 +55,6 @@ export const LOG_FILE = 'pairs.jsonl';
 export const INDEX_FOLDER = 'index';
 export const MEMORY_LOCK_FILE = 'memory.lock';
 export const INDEX_LOCK_FILE = 'index.lock';
-export const INDEXING_LOCK_FILE = 'indexing.lock';
-export const EXPORT_FORMAT = 'exact-preferences';
-export const EXPORT_VERSION = 1;
 
 export interface PreferenceMemoryOptions {
   /** The scoring model and embedding model whose selections count as current. */
@@ -214,45 +209,6 @@ export interface SyncReport {
   readonly ms: number;
 }
 
-export interface ExportedSelection extends SelectionInfo {
-  readonly embedding: { readonly dims: number; readonly f64: string };
-}
-
-export interface ExportedPair extends StoredPair {
-  readonly override: string[] | null;
-  readonly selections: ExportedSelection[];
-}
-
-export interface ExportFile {
-  readonly format: typeof EXPORT_FORMAT;
-  readonly version: number;
-  readonly exportedAt: string;
-  readonly pairs: ExportedPair[];
-}
-
-export interface ImportOptions {
-  /** Bring back pairs this workspace deleted (default false: a deletion wins). */
-  readonly restoreDeleted?: boolean;
-}
-
-export interface ImportSummary {
-  readonly added: number;
-  /** Same id and same texts already here. */
-  readonly alreadyPresent: number;
-  /** Same id but different texts: kept ours, skipped theirs. */
-  readonly conflicts: string[];
-  readonly skippedDeleted: number;
-  readonly selectionsAdded: number;
-  readonly overridesApplied: number;
-}
-
-export class ImportValidationError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`The file is not a valid EXACT export:\n${problems.slice(0, 10).join('\n')}${problems.length > 10 ? `\n… and ${problems.length - 10} more` : ''}`);
-    this.name = 'ImportValidationError';
-  }
-}
-
 /** What reset() requires: the caller asked the user. expectedPairs guards against deleting more than was shown. */
 export interface ResetConfirmation {
   readonly confirmed: true;
@@ -280,45 +236,16 @@ export class PairValidationError extends Error {
   }
 }
 
-/** Serializes async work inside one process (the lock file is not reentrant). */
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
-
-function now(): string {
+export function now(): string {
   return new Date().toISOString();
 }
 
-function toStored(p: PairRecord): StoredPair {
+export function toStored(p: PairRecord): StoredPair {
   return { id: p.id, prompt: p.prompt, chosen: p.chosen, rejected: p.rejected, source: p.source, createdAt: p.createdAt };
 }
 
-function toSelectionInfo(s: SelectionRecord): SelectionInfo {
-  return {
-    id: s.id,
-    attributes: [...s.attributes],
-    objective: s.objective,
-    baseObjective: s.baseObjective,
-    gain: s.gain,
-    steps: s.steps.map((x) => ({ ...x })),
-    model: s.model,
-    embeddingModel: s.embeddingModel,
-    scorer: { ...s.scorer },
-    algorithm: s.algorithm,
-    k: s.k,
-    durationMs: s.durationMs,
-    createdAt: s.createdAt,
-  };
-}
-
-/** Content-derived id for imported pairs that come without one (re-importing does not duplicate). */
-export function contentId(prompt: string, chosen: string, rejected: string): string {
-  return 'h' + createHash('sha256').update(`${prompt}\u0000${chosen}\u0000${rejected}`).digest('hex').slice(0, 31);
+export function toSelectionInfo(s: SelectionRecord): SelectionInfo {
+  return { id: s.id, ...copySelectionContent(s), attributes: [...s.attributes] };
 }
 
 /** Decoded embeddings per selection record (records are immutable once read). */
@@ -348,6 +275,8 @@ export class PreferenceMemory {
   private models: ModelKey;
   private readonly minGain: number;
   private derived: Derived | undefined;
+  /** Bumped whenever `derived` is dropped (see contentVersion). */
+  private contentGeneration = 0;
   private health = { invalidLines: 0, unsupportedRecords: 0, tornTailBytes: 0, repairedTails: 0 };
   private closed = false;
 
@@ -363,6 +292,17 @@ export class PreferenceMemory {
     this.index = new VectorIndex(path.join(folder, INDEX_FOLDER));
     this.lock = new FileLock(path.join(folder, MEMORY_LOCK_FILE), { purpose: 'memory', ...options.lock });
     this.indexLock = new FileLock(path.join(folder, INDEX_LOCK_FILE), { purpose: 'index', timeoutMs: 120_000, ...options.indexLock });
+  }
+
+  /**
+   * A cross-process lock owned by another layer and kept in this folder (the folder every window
+   * of the workspace shares), e.g. the indexing queue's `indexing`: `<name>.lock`. The memory's
+   * own lock names are refused, so such a lock can never be taken for the log or the index.
+   */
+  exclusiveLock(name: string, options: FileLockOptions = {}): FileLock {
+    const file = `${name}.lock`;
+    if (!/^[a-z][a-z0-9-]*$/u.test(name) || file === MEMORY_LOCK_FILE || file === INDEX_LOCK_FILE) throw new Error(`"${name}" cannot name a lock of another layer here.`);
+    return new FileLock(path.join(this.folder, file), options);
   }
 
   /** Opens (creating the folder if needed) and reads the log. Does not touch the index. */
@@ -383,6 +323,7 @@ export class PreferenceMemory {
     await this.mutex.run(async () => {
       this.models = { ...models };
       this.derived = undefined;
+      this.contentGeneration++;
     });
   }
 
@@ -423,18 +364,16 @@ export class PreferenceMemory {
       type: 'selection',
       id: randomUUID(),
       pairId: input.pairId,
-      attributes: [...r.attributes],
-      objective: r.objective,
-      baseObjective: r.baseObjective,
-      gain: r.gain,
-      steps: r.steps.map((s) => ({ attribute: s.attribute, marginalGain: s.marginalGain, objective: s.objective })),
-      model: models.model,
-      embeddingModel: models.embeddingModel,
-      scorer: { kind: input.scorerKind, calls: r.scorerCalls, scoredSequences: r.scoredSequences, objectiveEvaluations: r.objectiveEvaluations },
-      algorithm: input.algorithm,
-      k: input.k,
-      durationMs: input.durationMs,
-      createdAt: now(),
+      ...copySelectionContent({
+        ...r,
+        model: models.model,
+        embeddingModel: models.embeddingModel,
+        scorer: { kind: input.scorerKind, calls: r.scorerCalls, scoredSequences: r.scoredSequences, objectiveEvaluations: r.objectiveEvaluations },
+        algorithm: input.algorithm,
+        k: input.k,
+        durationMs: input.durationMs,
+        createdAt: now(),
+      }),
       embedding: encodeEmbedding(input.embedding),
     };
     const p = new Problems();
@@ -449,6 +388,53 @@ export class PreferenceMemory {
     });
     if (stored !== undefined && input.deferIndex !== true) await this.ensureIndex(false);
     return stored;
+  }
+
+  /**
+   * Recovers from an embedding model whose output size changed under the same name (storing and
+   * retrieval then fail with DimensionMismatchError): embeds the prompts of every pair that has
+   * selections from `embedder` again and appends copies of those selections with the new vectors
+   * (attributes and scores are unchanged: they do not depend on the embedding), in one write,
+   * then rewrites the index. Nothing happens when the sizes agree.
+   */
+  async reembed(embedder: Embedder, signal?: AbortSignal): Promise<{ reembedded: number; fromDims?: number; toDims?: number }> {
+    const targets = await this.read(() => {
+      const out: Array<{ pairId: string; prompt: string }> = [];
+      for (const e of this.state.pairs.values()) {
+        if ([...e.selections.values()].some((s) => s.embeddingModel === embedder.id)) out.push({ pairId: e.pair.id, prompt: e.pair.prompt });
+      }
+      return out;
+    });
+    if (targets.length === 0) return { reembedded: 0 };
+    const vectors = new Map<string, number[]>();
+    const batch = 32;
+    for (let i = 0; i < targets.length; i += batch) {
+      throwIfAborted(signal);
+      const slice = targets.slice(i, i + batch);
+      const got = await embedder.embed(slice.map((t) => t.prompt), signal);
+      slice.forEach((t, j) => vectors.set(t.pairId, got[j]!));
+    }
+    const toDims = vectors.values().next().value!.length;
+    for (const v of vectors.values()) {
+      if (v.length !== toDims || !v.every(Number.isFinite)) throw new Error(`The embedder ${embedder.id} returned vectors of different sizes or with non-numbers; nothing was changed.`);
+    }
+    const fromDims = await this.read(() => this.dimsFor(embedder.id));
+    if (fromDims === toDims) return { reembedded: 0, fromDims, toDims };
+    const reembedded = await this.write(async () => {
+      const records: SelectionRecord[] = [];
+      for (const e of this.state.pairs.values()) {
+        const vector = vectors.get(e.pair.id);
+        if (vector === undefined) continue;
+        for (const sel of e.selections.values()) {
+          if (sel.embeddingModel !== embedder.id || sel.embedding.dims === toDims) continue;
+          records.push({ ...sel, id: randomUUID(), createdAt: now(), embedding: encodeEmbedding(vector) });
+        }
+      }
+      if (records.length > 0) await this.append(records);
+      return records.length;
+    });
+    await this.ensureIndex(true);
+    return { reembedded, fromDims, toDims };
   }
 
   /** Tombstones a pair and removes it from the index. False when there was no such pair. */
@@ -628,109 +614,39 @@ export class PreferenceMemory {
 
   /** The index as the core's MemoryItem list (for profile views, topic modes). */
   async memoryItems(): Promise<MemoryItem[]> {
-    return (await this.indexEntries()).map((e) => ({ id: e.pairId, prompt: e.prompt, embedding: e.embedding, attributes: e.attributes }));
+    // An override is the user's own statement: never weak.
+    return (await this.indexEntries()).map((e) => ({ id: e.pairId, prompt: e.prompt, embedding: e.embedding, attributes: e.attributes, gain: e.overridden ? Number.POSITIVE_INFINITY : e.gain }));
   }
 
   /**
-   * Algorithm 2 with the core's ranking (top1 / vote / similarity floor) over the index items in
-   * index order, so ties and zero vectors behave exactly as the core specifies. When no
-   * globalProfile is given, the profile of the indexed entries (k most frequent) is used below
-   * the floor. Throws the core's DimensionMismatchError when the query's length does not match.
+   * Changes whenever what indexEntries() returns may change (anything new in the log, or other
+   * current models), so a reader can keep what it built from the entries until then. Cheap: it
+   * reads only what was appended since the last call.
    */
-  async retrieve(query: ReadonlyArray<number>, options: RetrievalOptions = {}): Promise<RetrievalResult> {
-    const items = await this.memoryItems();
-    const dims = items[0]?.embedding.length;
-    if (dims !== undefined && dims !== query.length) throw new DimensionMismatchError(dims, query.length);
-    return retrieveAttributes(query, items, { ...options, globalProfile: options.globalProfile ?? globalProfile(items, options.k ?? 3) });
+  async contentVersion(): Promise<string> {
+    return this.read(() => String(this.contentGeneration));
   }
 
-  // ---------------------------------------------------------------- export / import
+  // ---------------------------------------------------------------- for import / export (importExport.ts)
 
-  async exportData(): Promise<ExportFile> {
-    return this.read(() => ({
-      format: EXPORT_FORMAT,
-      version: EXPORT_VERSION,
-      exportedAt: now(),
-      pairs: [...this.state.pairs.values()].map((e) => ({
-        ...toStored(e.pair),
-        override: e.override === undefined ? null : [...e.override.attributes],
-        selections: [...e.selections.values()].map((s) => ({ ...toSelectionInfo(s), embedding: { ...s.embedding } })),
-      })),
-    }));
-  }
-
-  /** Writes exportData() to `file` atomically; returns what it wrote. */
-  async exportToFile(file: string): Promise<{ pairs: number; selections: number; bytes: number }> {
-    const data = await this.exportData();
-    const text = JSON.stringify(data, null, 1) + '\n';
-    await writeFileAtomic(file, text);
-    return { pairs: data.pairs.length, selections: data.pairs.reduce((n, p) => n + p.selections.length, 0), bytes: Buffer.byteLength(text) };
-  }
-
-  async importFromFile(file: string, options: ImportOptions = {}): Promise<ImportSummary> {
-    let data: unknown;
-    try {
-      data = JSON.parse(await fs.readFile(file, 'utf8'));
-    } catch (err) {
-      throw new ImportValidationError([`${file}: ${(err as Error).message}`]);
-    }
-    return this.importData(data, options);
+  /** Runs `fn` on a fresh view of the log. */
+  async snapshot<T>(fn: (state: MemoryState) => T): Promise<T> {
+    return this.read(() => fn(this.state));
   }
 
   /**
-   * Merges an export into this memory by pair id. The whole file is validated first; nothing
-   * is written unless all of it is valid. All new records are appended in one durable write.
+   * Under the log lock, on a fresh view of the log: `plan` says what to append; it is appended in
+   * one durable write (undone when the write fails, so nothing of it counts), then the index is
+   * brought up to date when anything was appended.
    */
-  async importData(data: unknown, options: ImportOptions = {}): Promise<ImportSummary> {
-    const pairs = validateExport(data);
-    return this.write(async () => {
-      const records: LogRecord[] = [];
-      const summary = { added: 0, alreadyPresent: 0, conflicts: [] as string[], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0 };
-      const seen = new Set<string>();
-      const dimsByEmbedding = new Map<string, number>();
-      for (const p of pairs) {
-        if (seen.has(p.id)) continue;
-        seen.add(p.id);
-        const local = this.state.pairs.get(p.id);
-        let addSelectionsTo: PairEntry | undefined;
-        let isNew = false;
-        if (local !== undefined) {
-          if (local.pair.prompt !== p.prompt || local.pair.chosen !== p.chosen || local.pair.rejected !== p.rejected) {
-            summary.conflicts.push(p.id);
-            continue;
-          }
-          summary.alreadyPresent++;
-          addSelectionsTo = local;
-        } else if (this.state.deleted.has(p.id) && options.restoreDeleted !== true) {
-          summary.skippedDeleted++;
-          continue;
-        } else {
-          isNew = true;
-          summary.added++;
-          records.push({ v: LOG_SCHEMA_VERSION, type: 'pair', id: p.id, prompt: p.prompt, chosen: p.chosen, rejected: p.rejected, source: p.source, createdAt: p.createdAt });
-        }
-        for (const s of p.selections) {
-          const key = modelKeyString(s);
-          if (addSelectionsTo?.selections.has(key) === true) continue;
-          const dims = dimsByEmbedding.get(s.embeddingModel) ?? this.dimsFor(s.embeddingModel);
-          if (dims !== undefined && dims !== s.embedding.dims) {
-            throw new ImportValidationError([`pair ${p.id}: ${s.embeddingModel} embeddings have ${s.embedding.dims} dimensions here, ${dims} in this memory`]);
-          }
-          dimsByEmbedding.set(s.embeddingModel, s.embedding.dims);
-          records.push({ v: LOG_SCHEMA_VERSION, type: 'selection', ...s, pairId: p.id });
-          summary.selectionsAdded++;
-        }
-        if (p.override !== null && (isNew || addSelectionsTo?.override === undefined)) {
-          records.push({ v: LOG_SCHEMA_VERSION, type: 'edit', pairId: p.id, attributes: p.override, createdAt: now() });
-          summary.overridesApplied++;
-        }
-      }
-      if (records.length > 0) await this.append(records);
-      return summary;
-    }).then(async (summary) => {
-      if (summary.added + summary.selectionsAdded + summary.overridesApplied > 0) await this.ensureIndex(false);
-      return summary;
+  async appendPlanned<T>(plan: (state: MemoryState, dimsFor: (embeddingModel: string) => number | undefined) => { records: LogRecord[]; result: T }): Promise<T> {
+    const { records, result } = await this.write(async () => {
+      const planned = plan(this.state, (m) => this.dimsFor(m));
+      if (planned.records.length > 0) await this.append(planned.records);
+      return planned;
     });
+    if (records.length > 0) await this.ensureIndex(false);
+    return result;
   }
 
   /** Stops using this instance (pending operations finish first). */
@@ -796,7 +712,10 @@ export class PreferenceMemory {
     this.health.invalidLines += r.invalidLines;
     this.health.unsupportedRecords += r.unsupportedRecords;
     this.health.tornTailBytes = r.tornTailBytes;
-    if (r.reset || r.records.length > 0) this.derived = undefined;
+    if (r.reset || r.records.length > 0) {
+      this.derived = undefined;
+      this.contentGeneration++;
+    }
   }
 
   private dimsFor(embeddingModel: string): number | undefined {
@@ -952,75 +871,4 @@ function checkModels(m: ModelKey): void {
   if (typeof m.embeddingModel !== 'string' || m.embeddingModel.length === 0 || m.embeddingModel.length > LIMITS.modelLength) {
     throw new Error('models.embeddingModel must be a non-empty string.');
   }
-}
-
-interface ValidPair extends StoredPair {
-  readonly override: string[] | null;
-  readonly selections: Array<Omit<SelectionRecord, 'v' | 'type'>>;
-}
-
-/** Validates an export file completely; throws ImportValidationError listing what is wrong. */
-export function validateExport(data: unknown): ValidPair[] {
-  const p = new Problems();
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ImportValidationError(['file: must be a JSON object']);
-  const d = data as Record<string, unknown>;
-  if (d.format !== EXPORT_FORMAT) p.add('format', `must be "${EXPORT_FORMAT}"`);
-  if (typeof d.version !== 'number' || d.version > EXPORT_VERSION || d.version < 1) p.add('version', `must be 1..${EXPORT_VERSION}`);
-  if (!Array.isArray(d.pairs)) p.add('pairs', 'must be an array');
-  if (!p.ok) throw new ImportValidationError(p.list);
-  const out: ValidPair[] = [];
-  (d.pairs as unknown[]).forEach((raw, i) => {
-    const at = `pairs[${i}]`;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return p.add(at, 'must be an object');
-    const o = { ...(raw as Record<string, unknown>) };
-    o.source ??= 'import';
-    o.createdAt ??= now();
-    if (o.id === undefined && typeof o.prompt === 'string' && typeof o.chosen === 'string' && typeof o.rejected === 'string') {
-      o.id = contentId(o.prompt, o.chosen, o.rejected);
-    }
-    const before = p.list.length;
-    checkPairFields(o, p, at);
-    const override = o.override ?? null;
-    if (override !== null) checkAttributes(override, p, `${at}.override`);
-    const selections = o.selections ?? [];
-    if (!Array.isArray(selections)) p.add(`${at}.selections`, 'must be an array');
-    else
-      selections.forEach((s, j) => {
-        if (typeof s !== 'object' || s === null) return p.add(`${at}.selections[${j}]`, 'must be an object');
-        const sel = { ...(s as Record<string, unknown>), pairId: o.id };
-        checkSelectionFields(sel, p, `${at}.selections[${j}]`);
-      });
-    if (p.list.length !== before || !isValidId(String(o.id))) return;
-    out.push({
-      id: o.id as string,
-      prompt: o.prompt as string,
-      chosen: o.chosen as string,
-      rejected: o.rejected as string,
-      source: o.source as string,
-      createdAt: o.createdAt as string,
-      override: override as string[] | null,
-      selections: (selections as Array<Record<string, unknown>>).map((s) => {
-        const x = s as unknown as SelectionInfo & { embedding: { dims: number; f64: string } };
-        return {
-          id: x.id,
-          pairId: o.id as string,
-          attributes: [...x.attributes],
-          objective: x.objective,
-          baseObjective: x.baseObjective,
-          gain: x.gain,
-          steps: x.steps.map((st) => ({ attribute: st.attribute, marginalGain: st.marginalGain, objective: st.objective })),
-          model: x.model,
-          embeddingModel: x.embeddingModel,
-          scorer: { kind: x.scorer.kind, calls: x.scorer.calls, scoredSequences: x.scorer.scoredSequences, objectiveEvaluations: x.scorer.objectiveEvaluations },
-          algorithm: x.algorithm,
-          k: x.k,
-          durationMs: x.durationMs,
-          createdAt: x.createdAt,
-          embedding: { dims: x.embedding.dims, f64: x.embedding.f64 },
-        };
-      }),
-    });
-  });
-  if (!p.ok) throw new ImportValidationError(p.list);
-  return out;
 }

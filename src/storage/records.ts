@@ -3,6 +3,8 @@
  * validation. Every record carries `v` (the schema version) and `type`.
  */
 
+import { attributeListProblems, attributeNameProblem } from '../core/attributes';
+
 export const LOG_SCHEMA_VERSION = 1;
 
 /** Limits that keep one record a reasonable line (and reject garbage on import). */
@@ -11,8 +13,6 @@ export const LIMITS = {
   textLength: 200_000,
   sourceLength: 64,
   modelLength: 512,
-  attributes: 64,
-  attributeLength: 200,
   embeddingDims: 16_384,
 } as const;
 
@@ -74,12 +74,33 @@ export interface SelectionRecord {
   /** The embedder's id (Embedder.id). */
   readonly embeddingModel: string;
   readonly scorer: ScorerInfo;
-  readonly algorithm: 'greedy' | 'lazy' | 'exhaustive' | 'other';
+  readonly algorithm: 'greedy' | 'lazy' | 'screening' | 'exhaustive' | 'other';
   readonly k: number;
   readonly durationMs: number;
   readonly createdAt: string;
   /** The prompt's embedding under embeddingModel. */
   readonly embedding: EncodedEmbedding;
+}
+
+/** What a selection says, apart from its identity and embedding (records, views and exports share it). */
+export type SelectionContent = Omit<SelectionRecord, 'v' | 'type' | 'id' | 'pairId' | 'embedding'>;
+
+/** A deep copy of a selection's content: the one place its fields are listed. */
+export function copySelectionContent(s: SelectionContent): SelectionContent {
+  return {
+    attributes: [...s.attributes],
+    objective: s.objective,
+    baseObjective: s.baseObjective,
+    gain: s.gain,
+    steps: s.steps.map((st) => ({ attribute: st.attribute, marginalGain: st.marginalGain, objective: st.objective })),
+    model: s.model,
+    embeddingModel: s.embeddingModel,
+    scorer: { kind: s.scorer.kind, calls: s.scorer.calls, scoredSequences: s.scorer.scoredSequences, objectiveEvaluations: s.scorer.objectiveEvaluations },
+    algorithm: s.algorithm,
+    k: s.k,
+    durationMs: s.durationMs,
+    createdAt: s.createdAt,
+  };
 }
 
 export interface DeleteRecord {
@@ -153,15 +174,9 @@ function date(o: Obj, key: string, p: Problems, at: string): void {
   if (typeof v !== 'string' || v.length > 40 || Number.isNaN(Date.parse(v))) p.add(`${at}.${key}`, 'must be an ISO date');
 }
 
+/** Attribute lists of selections, edits and imports: the core's one attribute-name check. */
 export function checkAttributes(v: unknown, p: Problems, at: string): void {
-  if (!Array.isArray(v)) return p.add(at, 'must be an array of attribute names');
-  if (v.length > LIMITS.attributes) p.add(at, `has more than ${LIMITS.attributes} attributes`);
-  v.forEach((a, i) => {
-    if (typeof a !== 'string' || a.trim().length === 0 || a.length > LIMITS.attributeLength || /[\r\n]/.test(a)) {
-      p.add(`${at}[${i}]`, 'must be a non-empty single-line string');
-    }
-  });
-  if (new Set(v).size !== v.length) p.add(at, 'contains duplicates');
+  for (const { index, message } of attributeListProblems(v)) p.add(index === undefined ? at : `${at}[${index}]`, message);
 }
 
 function checkEmbedding(v: unknown, p: Problems, at: string): void {
@@ -201,7 +216,8 @@ export function checkSelectionFields(o: Obj, p: Problems, at: string): void {
   else
     o.steps.forEach((s, i) => {
       if (!isObj(s)) return p.add(`${at}.steps[${i}]`, 'must be an object');
-      str(s, 'attribute', p, `${at}.steps[${i}]`, LIMITS.attributeLength);
+      const problem = attributeNameProblem(s.attribute);
+      if (problem !== undefined) p.add(`${at}.steps[${i}].attribute`, problem);
       num(s, 'marginalGain', p, `${at}.steps[${i}]`);
       num(s, 'objective', p, `${at}.steps[${i}]`);
     });
@@ -214,7 +230,7 @@ export function checkSelectionFields(o: Obj, p: Problems, at: string): void {
     num(o.scorer, 'scoredSequences', p, `${at}.scorer`);
     num(o.scorer, 'objectiveEvaluations', p, `${at}.scorer`);
   }
-  if (!['greedy', 'lazy', 'exhaustive', 'other'].includes(o.algorithm as string)) p.add(`${at}.algorithm`, 'must be greedy, lazy, exhaustive or other');
+  if (!['greedy', 'lazy', 'screening', 'exhaustive', 'other'].includes(o.algorithm as string)) p.add(`${at}.algorithm`, 'must be greedy, lazy, screening, exhaustive or other');
   if (typeof o.k !== 'number' || !Number.isInteger(o.k) || o.k < 0) p.add(`${at}.k`, 'must be a non-negative integer');
   num(o, 'durationMs', p, at);
   date(o, 'createdAt', p, at);

@@ -12,7 +12,7 @@ import { AtomicFileStorage, removeStaleTempFiles } from './atomicFile';
 
 /** Bump when the item layout changes: old indexes are then rebuilt. */
 export const INDEX_SCHEMA_VERSION = 1;
-export const INDEX_FILE = 'index.json';
+const INDEX_FILE = 'index.json';
 
 /** vectra metadata must be flat scalars: lists are stored as JSON strings. (A type alias, so it fits vectra's Record bound.) */
 export type IndexMetadataFields = {

@@ -27,7 +27,14 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
   const chosen = new Map<string, 'short' | 'long'>();
 
   before(async () => {
-    exact = await startExactSession({ screenshotPrefix: 'exact', files: { 'notes.md': `${COOKING_PARAGRAPH}\n\n${TRAVEL_PARAGRAPH}\n` } });
+    // This scenario checks the paper's path end to end (the rewrite names its nearest past prompt), so it
+    // pins top-1 retrieval and k = 3 attributes per choice (no chance-level stopping); the default path is covered by
+    // test/integration/personalizer.test.ts on the same model.
+    exact = await startExactSession({
+      screenshotPrefix: 'exact',
+      files: { 'notes.md': `${COOKING_PARAGRAPH}\n\n${TRAVEL_PARAGRAPH}\n` },
+      settings: { 'exact.retrieval.mode': 'top1', 'exact.indexing.significance': -1 },
+    });
     ({ wb, workspace } = exact);
   });
 
@@ -54,7 +61,7 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
           await waitFor(`drafts for "${prompt}"`, async () => /Which draft is better/.test(await statusText(frame)) || undefined, { timeoutMs: 180_000 });
           const a = await frame.locator('#text-A').innerText();
           const b = await frame.locator('#text-B').innerText();
-          const tags = await frame.locator('#draft-A vscode-tag').allTextContents();
+          const tags = await frame.locator('#draft-A .tag').allTextContents();
           assert.ok(a.length > 0 && b.length > 0, 'both drafts have text');
           assert.ok(tags.length > 0, 'draft A is labelled with its attributes');
           if (n === 1) await wb.screenshot('02-drafts-generated');
@@ -126,7 +133,7 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
     const out: { prompt: string; attributes: string[] }[] = [];
     for (let i = 0; i < (await rows.count()); i++) {
       const row = rows.nth(i);
-      out.push({ prompt: (await row.locator('td').first().innerText()).trim(), attributes: (await row.locator('vscode-tag').allTextContents()).map((t) => t.trim()) });
+      out.push({ prompt: (await row.locator('td').first().innerText()).trim(), attributes: (await row.locator('.tag').allTextContents()).map((t) => t.trim()) });
     }
     return out;
   }
@@ -142,6 +149,10 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
     const frame = await wb.webviewFrame('EXACT Attribute Profile');
     const chart = await frame.locator('#frequencies .chart-row').count();
     assert.ok(chart > 0, 'the attribute chart has bars');
+    // The packaged extension carries the Vulkan build: without a working GPU driver (this project's machines)
+    // llama.cpp falls back to the CPU and the profile says why; with one, it names the GPU backend.
+    const scoring = (await frame.locator('p.scoring').innerText()).trim();
+    assert.match(scoring, /^Scoring in-process with llama\.cpp on (the CPU\. CPU: .*Vulkan.*|the GPU \((vulkan|cuda|metal)\)\. .+)$/u, scoring);
   });
 
   it('after reloading the window the learned data is still there', async () => {
@@ -151,5 +162,9 @@ describe('EXACT in a real VS Code', { skip: skipUnlessReady, timeout: 20 * 60_00
     const rows = await profileRows();
     await wb.screenshot('09-after-reload');
     assert.equal(rows.length, 6);
+  });
+
+  it('the browser reported no Content-Security-Policy violation in the workbench or the webviews', () => {
+    assert.deepEqual(wb.cspViolations, []);
   });
 });

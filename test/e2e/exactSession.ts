@@ -34,6 +34,8 @@ export interface ExactSession {
   statusText(frame: Frame): Promise<string>;
   /** The pairs recorded in this workspace's preference log, in order (deleted ones included). */
   recordedPairs(): Array<{ id: string; prompt: string; chosen: string; rejected: string }>;
+  /** The learned selections in the same log, with the scorer that made them and its call count. */
+  recordedSelections(): Array<{ pairId: string; algorithm: string; attributes: string[]; scorer: { kind: string; calls: number } }>;
   /** The extension's "EXACT" output channel as code-server logged it (for failure reports). */
   extensionLog(): string;
   close(): Promise<void>;
@@ -77,13 +79,10 @@ export async function startExactSession(opts: { files: Record<string, string>; s
     drafts: () => wb.webviewFrame('exact.drafts', { timeoutMs: 60_000 }),
     statusText: async (frame) => (await frame.locator('#status').innerText()).trim(),
     recordedPairs() {
-      const log = findFile(path.join(userDataDir, 'User', 'workspaceStorage'), (name) => name === LOG_FILE);
-      if (log === undefined) return [];
-      return readFileSync(log, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim().length > 0)
-        .map((l) => JSON.parse(l) as { type: string; id: string; prompt: string; chosen: string; rejected: string })
-        .filter((r) => r.type === 'pair');
+      return records(userDataDir, 'pair');
+    },
+    recordedSelections() {
+      return records(userDataDir, 'selection');
     },
     extensionLog() {
       const log = findFile(path.join(userDataDir, 'logs'), (name) => /EXACT\.log$/u.test(name));
@@ -110,4 +109,15 @@ function findFile(dir: string, matches: (name: string) => boolean): string | und
     }
   }
   return undefined;
+}
+
+/** The memory log's records of one type (the log of the one workspace the session opened). */
+function records<T>(userDataDir: string, type: 'pair' | 'selection'): T[] {
+  const log = findFile(path.join(userDataDir, 'User', 'workspaceStorage'), (name) => name === LOG_FILE);
+  if (log === undefined) return [];
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as T & { type: string })
+    .filter((r) => r.type === type);
 }

@@ -490,6 +490,11 @@ export class Workbench {
     return this.consoleErrors;
   }
 
+  /** The Content-Security-Policy violations the browser reported so far, in the workbench or any webview. */
+  get cspViolations(): readonly string[] {
+    return this.consoleErrors.filter((t) => /Content Security Policy/iu.test(t));
+  }
+
   /**
    * Runs `fn`; on failure saves a screenshot and rethrows with the step's name, the cause and
    * the screenshot's path. All helpers below go through it; tests can too.

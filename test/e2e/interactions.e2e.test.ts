@@ -154,7 +154,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     await rows.first().waitFor({ state: 'visible', timeout: 60_000 });
     assert.equal(await rows.count(), 1);
     assert.match(await rows.first().innerText(), /How do I cook rice so it is fluffy\?/);
-    await rows.first().locator('vscode-button[title="Delete this entry"]').click();
+    await rows.first().locator('vscode-button[title^="Delete “How do I cook rice"]').click();
     const dialog = wb.page.locator('.monaco-dialog-box');
     await dialog.waitFor({ state: 'visible', timeout: 30_000 });
     await wb.screenshot('08-delete-confirm');
@@ -227,7 +227,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     assert.match(await profile.locator('body').innerText(), /\b1 prompt learned\b/, 'the header counts one prompt in the singular');
 
     await wb.step('edit-entry', async () => {
-      await row.locator('vscode-button[title="Edit attributes"]').click();
+      await row.locator('vscode-button[title^="Edit the attributes of “How do I keep pasta"]').click();
       const field = profile.locator('vscode-text-field[id^="edit-"] input');
       await field.waitFor({ state: 'visible', timeout: 10_000 });
       await field.fill('Concise, Formal');
@@ -241,7 +241,7 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
       await profile.locator('#custom-name input').fill('Playful');
       await profile.locator('#add-custom').click();
       await profile.locator('span.custom', { hasText: 'Playful' }).waitFor({ state: 'visible', timeout: 30_000 });
-      await waitFor('the library grown to 43', async () => ((await profile.locator('details summary').innerText()).includes('All 43 attributes') ? true : undefined), { timeoutMs: 10_000 });
+      await waitFor('the library grown to 43', async () => ((await profile.locator('#custom details summary').innerText()).includes('All 43 attributes') ? true : undefined), { timeoutMs: 10_000 });
     });
     await wb.screenshot('12-profile-edited');
 
@@ -276,5 +276,9 @@ describe('EXACT interactions in a real VS Code', { skip: skipUnlessReady, timeou
     assert.doesNotMatch(await profile.locator('body').innerText(), /Added "Playful"/, 'the panel no longer shows an earlier action\'s message');
     await wb.screenshot('13-imported');
     assert.ok(existsSync(exported));
+  });
+
+  it('the browser reported no Content-Security-Policy violation in the workbench or the webviews', () => {
+    assert.deepEqual(wb.cspViolations, []);
   });
 });

@@ -48,10 +48,16 @@ describe('EXACT on a vLLM server in a real VS Code', { skip: skipUnlessReady, ti
     await frame.locator('#up-A').click();
     await waitFor('choice saved', async () => /^Saved\./.test(await exact.statusText(frame)) || undefined, { timeoutMs: 30_000 });
     await wb.waitForStatusBarItem(/EXACT: 1 prompt learned/, { timeoutMs: 5 * 60_000 });
-    assert.equal(scored().length, 3, 'one scoring request per greedy round (k = 3)');
     const pairs = exact.recordedPairs();
     assert.equal(pairs.length, 1);
     assert.equal(pairs[0]!.chosen.trim(), a);
+    const selections = exact.recordedSelections();
+    assert.equal(selections.length, 1);
+    assert.equal(selections[0]!.pairId, pairs[0]!.id);
+    assert.equal(selections[0]!.scorer.kind, 'vllm', 'learned on the vLLM server');
+    // The default algorithm decides how many scorer calls a choice takes; each is one request.
+    assert.ok(selections[0]!.scorer.calls >= 1);
+    assert.equal(scored().length, selections[0]!.scorer.calls, `one scoring request per scorer call (${selections[0]!.algorithm})`);
     await wb.screenshot('02-learned');
   });
 
@@ -90,5 +96,15 @@ describe('EXACT on a vLLM server in a real VS Code', { skip: skipUnlessReady, ti
     assert.ok(after.startsWith(text.trimEnd()), 'the text before the cursor is kept');
     assert.ok(after.trim().length > text.trim().length, 'something was written after the cursor');
     assert.equal(ollamaGenerations(), 0, 'Ollama was never asked to generate');
+  });
+
+  it('the profile says which scorer learns and why, and where scoring runs', async () => {
+    await wb.runCommand('EXACT: Show Attribute Profile');
+    const frame = await wb.webviewFrame('EXACT Attribute Profile');
+    const reason = (await frame.locator('#scorer-reason').innerText()).trim();
+    assert.match(reason, /^Scoring on the vLLM server at .+ from its prompt log-probabilities .*exact\.backend is "vllm" and exact\.scorer is "auto"\.$/u, reason);
+    const scoring = (await frame.locator('p.scoring').innerText()).trim();
+    assert.match(scoring, /^Scoring on the vLLM server at http:\/\/127\.0\.0\.1:\d+ \(on whatever that server runs on\)\.$/u, scoring);
+    await wb.screenshot('06-profile');
   });
 });

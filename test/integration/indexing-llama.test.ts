@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { greedySelect } from '../../src/core';
 import { LlamaScorer } from '../../src/engines/llama/llamaScorer';
 import { IndexingQueue } from '../../src/services/indexingQueue';
+import { PromptRetriever } from '../../src/services/retrieval';
 import { PreferenceMemory } from '../../src/storage';
 import { randomLlamaModelPath } from '../support/randomGguf';
 import { tempFolder } from '../support/storageFakes';
@@ -35,6 +36,7 @@ test('indexing with LlamaScorer stores the selections greedySelect computes with
       scorerKind: 'llama.cpp',
       library: LIBRARY,
       k: 2,
+      algorithm: 'greedy',
       onIdle: async () => {
         await scorer.release();
         releasedAfterIdle = !scorer.modelMayBeLoaded;
@@ -55,13 +57,42 @@ test('indexing with LlamaScorer stores the selections greedySelect computes with
       );
     }
     const [vector] = await scorer.embed([pairs[1]!.prompt]);
-    const retrieved = await memory.retrieve(vector!, { mode: 'top1' });
+    const retrieved = await new PromptRetriever(memory).retrieve(vector!, { mode: 'top1' });
     const entries = await memory.indexEntries();
     assert.deepEqual(entries.map((e) => e.pairId), indexable, 'entries with positive gain are indexed');
     assert.deepEqual(entries.map((e) => e.embedding.length), indexable.map(() => vector!.length));
     // A prompt's own embedding finds itself (similarity 1) when it is indexed.
     if (indexable.includes('tea')) assert.deepEqual([retrieved.neighbors[0]?.id, retrieved.neighbors[0]?.similarity.toFixed(6)], ['tea', '1.000000']);
     assert.equal((await memory.verifyIndex()).health, 'ok');
+  } finally {
+    await scorer.dispose();
+    await cleanup();
+  }
+});
+
+test('the queue passes the chance-level significance to selection: what greedySelect keeps is stored, and an unexplained choice is indexed without attributes', async () => {
+  const { dir, cleanup } = await tempFolder('exact-indexing-significance-');
+  const scorer = new LlamaScorer({ modelPath: randomLlamaModelPath({ seed: 7 }), workerPath: WORKER, engine: { contextSize: 512 } });
+  try {
+    const pairs = [
+      { id: 'egg', prompt: 'How do I boil an egg?', chosen: 'Boil it for nine minutes.', rejected: 'Eggs are best boiled gently, then cooled.' },
+      { id: 'tea', prompt: 'How do I make tea?', chosen: 'Steep for three minutes.', rejected: 'Tea is an ancient drink with many rituals.' },
+    ];
+    for (const significance of [0.05, 1000]) {
+      const models = { model: `random-llama-seed-7-sig-${significance}`, embeddingModel: scorer.id };
+      const memory = await PreferenceMemory.open(`${dir}/${significance}`, { models });
+      for (const p of pairs) await memory.recordPair(p);
+      const queue = new IndexingQueue({ memory, scorer, embedder: scorer, model: models.model, scorerKind: 'llama.cpp', library: LIBRARY, k: 3, significance });
+      assert.equal((await queue.run()).reason, 'complete');
+      for (const p of pairs) {
+        const direct = await greedySelect(scorer, p, LIBRARY, { k: 3, significance });
+        const view = await memory.getPair(p.id);
+        assert.deepEqual(view?.selection?.attributes, direct.attributes);
+        if (significance === 1000) assert.deepEqual(direct.attributes, [], 'nothing clears a bar of 1000 x sqrt(nats)');
+      }
+      if (significance === 1000) assert.deepEqual((await memory.indexEntries()).map((e) => [e.pairId, e.attributes]), [['egg', []], ['tea', []]]);
+      await memory.close();
+    }
   } finally {
     await scorer.dispose();
     await cleanup();

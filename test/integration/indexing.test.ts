@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { greedySelect, lazyGreedySelect } from '../../src/core';
 import { LOG_FILE, PreferenceMemory } from '../../src/storage';
 import { IndexingQueue, type IndexingEvent, type IndexingQueueOptions } from '../../src/services/indexingQueue';
 import { classifyIndexingError } from '../../src/services/indexingErrors';
@@ -21,6 +22,7 @@ function queueFor(memory: PreferenceMemory, over: Partial<IndexingQueueOptions> 
     scorerKind: 'fake',
     library: TEST_LIBRARY,
     k: 2,
+    algorithm: 'greedy',
     retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 50 },
     busyRetryMs: 20,
     ...over,
@@ -105,16 +107,30 @@ test('a run selects every pending pair one at a time, reports n/total, stores th
   });
 });
 
-test('lazy greedy is used when configured and stores the same attributes on a modular objective', async () => {
+// Kills the mutation "the queue ignores the lazy setting (always runs greedy)": the record's label
+// alone would survive it, the scored sequences do not.
+test('lazy greedy is used when configured: its scorer work, not greedy\'s, and the same attributes on a modular objective', async () => {
   await withMemory(2, async (memory, dir) => {
-    const { queue } = queueFor(memory, { algorithm: 'lazy' });
+    const scorer = new HashScorer();
+    const { queue } = queueFor(memory, { algorithm: 'lazy', scorer });
     await queue.run();
     const recs = await selectionRecords(dir);
+    let lazyRequests = 0;
+    let greedyRequests = 0;
     for (const r of recs) {
       const i = Number(r.pairId.slice(2));
       assert.deepEqual(r.attributes, (await expectedSelection(testPair(i))).attributes);
       assert.equal((r as unknown as { algorithm: string }).algorithm, 'lazy');
+      const lazy = new HashScorer();
+      await lazyGreedySelect(lazy, testPair(i), TEST_LIBRARY, { k: 2 });
+      lazyRequests += lazy.requests;
+      const greedy = new HashScorer();
+      await greedySelect(greedy, testPair(i), TEST_LIBRARY, { k: 2 });
+      greedyRequests += greedy.requests;
     }
+    assert.equal(recs.length, 2);
+    assert.notEqual(lazyRequests, greedyRequests, 'the two algorithms must differ in work for this test to tell them apart');
+    assert.equal(scorer.requests, lazyRequests, `the queue scored ${scorer.requests} sequences; lazy greedy needs ${lazyRequests}, greedy ${greedyRequests}`);
   });
 });
 
@@ -241,22 +257,25 @@ test('embedder failures are classified too, and a bad vector is a pair error', a
   });
 });
 
-test('cancellation stops the run promptly, stores nothing for the pair in flight, and a later run finishes', async () => {
+// No clock here: the scorer call for t-1 never finishes on its own, so the run can only end by
+// cancelling that call (it would hang otherwise), and the scorer sees the abort.
+test('cancellation stops the run within the scorer call in flight, stores nothing for that pair, and a later run finishes', async () => {
   await withMemory(4, async (memory, dir) => {
-    const { queue, events } = queueFor(memory, { scorer: new HashScorer({ delayMs: 100 }) });
-    let cancelledAt = 0;
+    const scorer = new HashScorer({ hangOn: (prompts) => prompts.includes(testPair(1).prompt) });
+    const { queue, events } = queueFor(memory, { scorer });
+    let callsAtCancel = -1;
     queue.onEvent((e) => {
       if (e.type === 'started' && e.pairId === 't-1') {
-        setTimeout(() => {
-          cancelledAt = performance.now();
+        setImmediate(() => {
+          callsAtCancel = scorer.calls;
           queue.cancel();
-        }, 30);
+        });
       }
     });
     const summary = await queue.run();
-    const latency = performance.now() - cancelledAt;
     assert.equal(summary.reason, 'cancelled');
-    assert.ok(latency < 90, `stopped within the scorer call (${latency.toFixed(0)} ms)`);
+    assert.equal(scorer.aborted, 1, 'the call in flight was aborted');
+    assert.equal(scorer.calls, callsAtCancel, 'no scorer call after the cancellation');
     assert.deepEqual((await selectionRecords(dir)).map((r) => r.pairId), ['t-0']);
     assert.deepEqual(compact(events).slice(-2), ['started t-1 2/4 #1', 'idle cancelled done=1 failed=0 total=4 remaining=3']);
     const fresh = queueFor(memory);
@@ -269,12 +288,12 @@ test('an AbortSignal passed to run() cancels, also during a retry backoff', asyn
   await withMemory(1, async (memory) => {
     const ctl = new AbortController();
     const scorer = new HashScorer({ failOn: () => Object.assign(new Error('busy'), { status: 503 }) });
-    const { queue, events } = queueFor(memory, { scorer, retry: { maxAttempts: 5, baseDelayMs: 10_000 } });
+    // A backoff of about 11 days: run() returns only because the abort ends the wait.
+    const { queue, events } = queueFor(memory, { scorer, retry: { maxAttempts: 5, baseDelayMs: 1e9, maxDelayMs: 1e9 } });
     queue.onEvent((e) => e.type === 'retrying' && ctl.abort());
-    const t0 = performance.now();
     const summary = await queue.run(ctl.signal);
     assert.equal(summary.reason, 'cancelled');
-    assert.ok(performance.now() - t0 < 2_000, 'did not sit out the 10 s backoff');
+    assert.equal(scorer.calls, 1, 'no retry after the abort');
     assert.deepEqual(compact(events).slice(-1), ['idle cancelled done=0 failed=0 total=1 remaining=1']);
   });
 });

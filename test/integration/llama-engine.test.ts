@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ScoreRequest } from '../../src/core';
 import { renderPrompt } from '../../src/engines/promptFormat';
-import { DEFAULT_LOG_PROB_FLOOR, defaultThreads, LlamaEngine, type GenerationChunk } from '../../src/engines/llama/llamaEngine';
+import { defaultThreads, LlamaEngine, llamaRuntime, type GenerationChunk } from '../../src/engines/llama/llamaEngine';
 import { ModelFileError } from '../../src/engines/llama/modelFile';
-import { fastTargetReader } from '../../src/engines/llama/targetProbabilities';
+import { logitReader, logProbabilityFromLogits } from '../../src/engines/llama/targetProbabilities';
 import { buildRandomLlamaGguf, randomLlamaModelPath } from '../support/randomGguf';
 import { PrefixReference } from '../support/llamaReference';
 
@@ -166,19 +166,27 @@ describe('LlamaEngine scoring', () => {
     const batch: ScoreRequest[] = Array.from({ length: 80 }, (_, i) => ({ prompt: `Question ${i}?`, attributes: ['Concise'], response: long }));
     const controller = new AbortController();
     const t0 = performance.now();
+    engine.resetStats();
     const running = engine.score(batch, controller.signal);
     let abortedAt = 0;
+    let workAtAbort = engine.scoreStats;
     setTimeout(() => {
       abortedAt = performance.now();
+      workAtAbort = engine.scoreStats;
       controller.abort();
     }, 150);
     await assert.rejects(running, (e: Error) => e.name === 'AbortError');
     const latency = performance.now() - abortedAt;
+    // Work done, not time: after the abort no further sequence is started, and the one in
+    // flight stops at its next evaluation call (at most one call of tokens is fed after it).
+    const workAfter = engine.scoreStats;
+    assert.equal(workAfter.sequences, workAtAbort.sequences, 'no sequence is started after the abort');
+    assert.ok(workAfter.sequences < batch.length, `the batch was cut short (${workAfter.sequences} of ${batch.length} sequences started)`);
+    assert.ok(workAfter.evaluatedTokens - workAtAbort.evaluatedTokens <= 512, `at most one evaluation call after the abort (${workAfter.evaluatedTokens - workAtAbort.evaluatedTokens} tokens)`);
     const t1 = performance.now();
     const full = await engine.score(batch.slice(0, 8));
     const eightMs = performance.now() - t1;
     t.diagnostic(`aborted after ${(abortedAt - t0).toFixed(0)} ms; rejected ${latency.toFixed(1)} ms later (8 of the 80 sequences take ${eightMs.toFixed(0)} ms)`);
-    assert.ok(latency < 300, `cancellation took ${latency} ms`);
     const again: number[] = [];
     for (const r of batch.slice(0, 8)) again.push(...(await fresh.score([r])));
     assert.deepEqual(full, again);
@@ -187,56 +195,192 @@ describe('LlamaEngine scoring', () => {
   });
 });
 
+/** Largest and mean absolute difference between the engine's per-token log-probs and the float64 reference. */
+async function againstFloat64(engine: LlamaEngine, reference: PrefixReference, requests: ReadonlyArray<ScoreRequest>): Promise<{ max: number; mean: number; tokens: number; lowest: number }> {
+  const details = await engine.scoreDetailed(requests);
+  let max = 0;
+  let sum = 0;
+  let tokens = 0;
+  let lowest = 0;
+  for (const [i, r] of requests.entries()) {
+    const { tokens: seq, start } = engine.scoringTokens(r);
+    const ref = await reference.float64(seq, start);
+    const got = details[i]!.tokens.map((x) => x.logprob);
+    assert.equal(got.length, ref.length);
+    for (let k = 0; k < ref.length; k++) {
+      const d = Math.abs(got[k]! - ref[k]!);
+      max = Math.max(max, d);
+      sum += d;
+      lowest = Math.min(lowest, ref[k]!);
+    }
+    tokens += ref.length;
+  }
+  return { max, mean: sum / tokens, tokens, lowest };
+}
+
 describe('LlamaEngine probability paths', () => {
-  test('the fast path equals the whole-distribution path on a model that rarely agrees with the text', async (t) => {
-    const fast = await LlamaEngine.load(MODEL, { contextSize: 512 });
+  test('log p(target) = l_target - l_max - ln W, in double precision; -Infinity only for a logit of -Infinity', () => {
+    assert.equal(logProbabilityFromLogits(2, 2, 1), 0);
+    assert.equal(logProbabilityFromLogits(-1, 2, 2), -3 - Math.log(2));
+    // Far below float32's smallest probability (about e^-103), still exact.
+    assert.equal(logProbabilityFromLogits(-500, 100, 1.5), -600 - Math.log(1.5));
+    assert.equal(logProbabilityFromLogits(-Infinity, 3, 1.2), -Infinity);
+    assert.throws(() => logProbabilityFromLogits(3, 2, 1.1), /did not select the argmax/u);
+    assert.throws(() => logProbabilityFromLogits(Number.NaN, 2, 1.1), /unusable logits/u);
+    assert.throws(() => logProbabilityFromLogits(1, 2, 0.5), /unusable logits/u);
+  });
+
+  test('the logits path agrees with a float64 log-softmax of all logits, and with the whole-distribution path (1e-4 per token)', async (t) => {
+    const engine = await LlamaEngine.load(MODEL, { contextSize: 512 });
     const whole = await LlamaEngine.load(MODEL, { contextSize: 512, probabilityPath: 'distribution' });
+    const reference = await PrefixReference.load(MODEL);
     try {
-      assert.equal(fast.modelInfo.probabilityPath, 'fast');
+      assert.equal(engine.modelInfo.probabilityPath, 'logits');
       assert.equal(whole.modelInfo.probabilityPath, 'distribution');
-      // Text the random model would not write (misses), and what it writes at temperature 0 after
-      // the same prompt (some of whose tokens survive re-tokenization as its greedy choice: hits).
+      // Text the random model would not write, and what it writes at temperature 0 after the same
+      // prompt (some of whose tokens survive re-tokenization as its greedy choice).
       const batch = [...pairBatch(), ...pairBatch('Plan a trip to Rome.')];
       for (const prompt of ['How do I boil an egg?', 'Plan a trip to Rome.']) {
-        const own = await fast.generate({ prompt, attributes: [] }, { temperature: 0, maxTokens: 60, seed: 1 });
+        const own = await engine.generate({ prompt, attributes: [] }, { temperature: 0, maxTokens: 60, seed: 1 });
         batch.push({ prompt, attributes: [], response: own.text });
       }
-      assert.deepEqual(await fast.scoreDetailed(batch), await whole.scoreDetailed(batch));
-      const { scoredTokens, greedyHits } = fast.scoreStats;
-      assert.equal(whole.scoreStats.greedyHits, 0);
-      assert.ok(greedyHits > 0, 'some scored tokens were greedy hits, so both branches ran');
-      t.diagnostic(`${greedyHits} of ${scoredTokens} scored tokens were the random model's greedy choice`);
+      const f64 = await againstFloat64(engine, reference, batch);
+      assert.ok(engine.scoreStats.greedyHits > 0, 'some scored tokens were the greedy choice');
+      const a = await engine.scoreDetailed(batch);
+      const b = await whole.scoreDetailed(batch);
+      let vsWhole = 0;
+      a.forEach((d, i) => d.tokens.forEach((x, k) => (vsWhole = Math.max(vsWhole, Math.abs(x.logprob - b[i]!.tokens[k]!.logprob)))));
+      t.diagnostic(
+        `vocabulary 512, ${f64.tokens} scored tokens: |logits path - float64 reference| max ${f64.max.toExponential(2)}, mean ${f64.mean.toExponential(2)} per token; ` +
+          `|logits path - whole distribution| max ${vsWhole.toExponential(2)}`,
+      );
+      assert.ok(f64.max < 1e-4, `max per-token difference ${f64.max}`);
+      assert.ok(vsWhole < 1e-4, `max per-token difference from the distribution path ${vsWhole}`);
     } finally {
-      await fast.dispose();
+      await engine.dispose();
       await whole.dispose();
+      await reference.dispose();
     }
   });
 
-  test('without the node-llama-cpp internals it needs, there is no fast path (the engine uses the public one)', () => {
-    assert.equal(fastTargetReader({} as never, {} as never, {} as never), undefined);
+  test('at a 32k vocabulary the logits path agrees with the float64 reference (max 1e-3, mean 1e-4 per token)', async (t) => {
+    // W is a float32 sum over the vocabulary: its rounding error grows with the vocabulary
+    // (worst case about V x 2^-24 relative, 1.9e-3 at 32k; typically far less).
+    const path = randomLlamaModelPath({ seed: 7, vocabSize: 32_000, embeddingLength: 64, layers: 1 });
+    const engine = await LlamaEngine.load(path, { contextSize: 512 });
+    const reference = await PrefixReference.load(path);
+    try {
+      const f64 = await againstFloat64(engine, reference, pairBatch().slice(0, 4));
+      t.diagnostic(`vocabulary 32000, ${f64.tokens} scored tokens: |logits path - float64 reference| max ${f64.max.toExponential(2)}, mean ${f64.mean.toExponential(2)} per token`);
+      assert.ok(f64.max < 1e-3, `max per-token difference ${f64.max}`);
+      assert.ok(f64.mean < 1e-4, `mean per-token difference ${f64.mean}`);
+    } finally {
+      await engine.dispose();
+      await reference.dispose();
+    }
+  });
+
+  test('the greedy sampler selects the largest logit, also when two tokens tie for it', async () => {
+    // Find the greedy token after a prompt, then build the same model with a second token whose
+    // output row copies it: the two logits tie for the maximum there.
+    const plain = await LlamaEngine.load(MODEL, { contextSize: 256 });
+    const prompt = plain.tokenize(renderPrompt(plain.promptFormat, 'How do I boil an egg?', []), true);
+    const [own] = (await plain.generate({ prompt: 'How do I boil an egg?', attributes: [] }, { temperature: 0, maxTokens: 1 })).tokens;
+    await plain.dispose();
+    const greedy = own!.id;
+    const twin = greedy === 300 ? 301 : 300;
+    const tiedPath = randomLlamaModelPath({ seed: 7, tiedOutputRows: [[greedy, twin]] });
+    const reference = await PrefixReference.load(tiedPath);
+    const model = await (await llamaRuntime(false)).loadModel({ modelPath: tiedPath, gpuLayers: 0 });
+    const context = await model.createContext({ contextSize: 256, threads: 1, flashAttention: false });
+    try {
+      const [refGreedy] = await reference.float64([...prompt, greedy], prompt.length);
+      const [refTwin] = await reference.float64([...prompt, twin], prompt.length);
+      assert.equal(refGreedy, refTwin, 'the two tokens tie');
+      assert.ok(Number.isFinite(refGreedy));
+      const reads = [];
+      for (const target of [greedy, twin]) {
+        const sequence = context.getSequence();
+        const reader = logitReader(sequence);
+        assert.equal(reader.path, 'logits');
+        const r = await reader.read(prompt, prompt.map((_, i) => (i === prompt.length - 1 ? target : undefined)));
+        await sequence.dispose();
+        reads.push(r);
+      }
+      // Whichever of the two the sampler picked, its logit is the maximum: both read the same log p.
+      assert.equal(reads[0]!.logProbabilities.at(-1), reads[1]!.logProbabilities.at(-1));
+      assert.ok(Math.abs(reads[0]!.logProbabilities.at(-1)! - refGreedy!) < 1e-5);
+      assert.equal(reads[0]!.greedyHits + reads[1]!.greedyHits, 1, 'exactly one of the tied tokens was the selected one');
+    } finally {
+      await context.dispose();
+      await model.dispose();
+      await reference.dispose();
+    }
+  });
+});
+
+describe('LlamaEngine parallel sequences', () => {
+  test('scoring on several context sequences at once equals one sequence (1e-4 per request), over repeated batches', async (t) => {
+    // node-llama-cpp 3.21.1 now and then scored a request against another's distributions when
+    // several sequences evaluated at once (off by hundreds of nats); this checks every request.
+    const one = await LlamaEngine.load(MODEL, { contextSize: 512 });
+    const batch = [...pairBatch(), ...pairBatch('Plan a trip to Rome.'), ...pairBatch('Write a haiku about rain.')];
+    const expected = await one.scoreDetailed(batch);
+    await one.dispose();
+    let worst = 0;
+    let identical = 0;
+    let compared = 0;
+    for (const parallelSequences of [2, 3, 4]) {
+      const engine = await LlamaEngine.load(MODEL, { contextSize: 512, parallelSequences });
+      try {
+        assert.equal(engine.modelInfo.parallelSequences, parallelSequences);
+        for (let round = 0; round < 3; round++) {
+          const order = shuffled(batch.map((_, i) => i), 10 * parallelSequences + round);
+          const got = await engine.scoreDetailed(order.map((i) => batch[i]!));
+          got.forEach((d, j) => {
+            const e = expected[order[j]!]!;
+            assert.equal(d.tokens.length, e.tokens.length);
+            const diff = Math.abs(d.logLikelihood - e.logLikelihood);
+            assert.ok(diff < 1e-4, `${parallelSequences} sequences, round ${round}, request ${order[j]}: ${d.logLikelihood} vs ${e.logLikelihood}`);
+            worst = Math.max(worst, diff);
+            if (diff === 0) identical++;
+            compared++;
+          });
+        }
+        assert.ok(engine.scoreStats.reusedTokens > 0, 'each sequence keeps its prefix reuse');
+      } finally {
+        await engine.dispose();
+      }
+    }
+    t.diagnostic(`${compared} requests scored on 2-4 sequences: largest difference from one sequence ${worst.toExponential(2)} nats, ${identical} bit-identical`);
   });
 });
 
 describe('LlamaEngine floor', () => {
-  test('log p = -Infinity (float32 underflow) is clamped to the floor, per token', async () => {
-    // A very peaked model: most next-token probabilities underflow to 0 in float32.
+  test('log-probabilities far below float32 underflow stay exact; the distribution path floors them', async (t) => {
+    // A very peaked model: most next-token probabilities are below e^-103, 0 in float32.
     const path = randomLlamaModelPath({ seed: 3, outputScale: 400 });
     const engine = await LlamaEngine.load(path, { contextSize: 256 });
-    const custom = await LlamaEngine.load(path, { contextSize: 256, logProbFloor: -40 });
+    const whole = await LlamaEngine.load(path, { contextSize: 256, probabilityPath: 'distribution', logProbFloor: -40 });
     const reference = await PrefixReference.load(path, 256);
     try {
       const r: ScoreRequest = { prompt: 'Tell me a story.', attributes: ['Vivid'], response: 'Once upon a time, zebras quizzed jackals.' };
-      const [d] = await engine.scoreDetailed([r]);
+      const f64 = await againstFloat64(engine, reference, [r]);
       const { tokens, start } = engine.scoringTokens(r);
-      const ref = await reference.stepByStep(tokens, start);
-      assert.ok(ref.some((x) => x === -Infinity), 'the model should underflow somewhere');
-      d!.tokens.forEach((x, k) => assert.equal(x.logprob, Math.max(DEFAULT_LOG_PROB_FLOOR, ref[k]!)));
-      const [c] = await custom.scoreDetailed([r]);
-      c!.tokens.forEach((x, k) => assert.equal(x.logprob, Math.max(-40, ref[k]!)));
-      assert.ok(Number.isFinite(d!.logLikelihood));
+      const float32 = await reference.stepByStep(tokens, start);
+      assert.ok(float32.some((x) => x === -Infinity), 'float32 probabilities underflow somewhere');
+      assert.ok(f64.lowest < -1000, `the float64 reference goes far below -103 (${f64.lowest})`);
+      // Relative to the size of the numbers: the logits themselves are float32.
+      assert.ok(f64.max < 1e-6 * Math.abs(f64.lowest), `max difference ${f64.max} at log-probs down to ${f64.lowest}`);
+      const [d] = await engine.scoreDetailed([r]);
+      assert.ok(d!.tokens.every((x) => Number.isFinite(x.logprob)));
+      const [w] = await whole.scoreDetailed([r]);
+      w!.tokens.forEach((x, k) => (float32[k] === -Infinity ? assert.equal(x.logprob, -40) : assert.ok(Math.abs(x.logprob - float32[k]!) < 1e-4)));
+      assert.ok(w!.tokens.some((x) => x.logprob === -40), 'the check path floors underflowed tokens');
+      t.diagnostic(`lowest log-prob ${f64.lowest.toFixed(1)}; largest difference from float64 ${f64.max.toExponential(2)}`);
     } finally {
       await engine.dispose();
-      await custom.dispose();
+      await whole.dispose();
       await reference.dispose();
     }
   });

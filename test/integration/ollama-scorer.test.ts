@@ -265,8 +265,13 @@ describe('scorer selection and the fallback scorer against llama.cpp', () => {
       for (let i = 0; i < n; i++) {
         const r = await engine.generate({ raw: renderPrompt(fmt, prompt, attributes) + y }, { temperature: 0, maxTokens: 1, topLogprobs: 20 });
         const tok = r.tokens[0];
-        // Text tokens only: printable ASCII, and no byte-fallback twin (see agreement()).
-        const c = tok === undefined ? undefined : [tok, ...(tok.topLogprobs ?? [])].find((x) => !twins.has(x.id) && x.bytes.length > 0 && x.bytes.every((b) => b >= 32 && b < 127));
+        // Text tokens only: printable ASCII, no byte-fallback twin (see agreement()), and no control
+        // token such as <|im_end|> (its text in a response stays text, which the fallback sends as "< |im_end|>").
+        const isControl = (bytes: ReadonlyArray<number>): boolean => {
+          const text = Buffer.from(bytes).toString('utf8');
+          return engine.tokenize(text, true).length === 1 && engine.tokenize(text, false).length > 1;
+        };
+        const c = tok === undefined ? undefined : [tok, ...(tok.topLogprobs ?? [])].find((x) => !twins.has(x.id) && x.bytes.length > 0 && x.bytes.every((b) => b >= 32 && b < 127) && !isControl(x.bytes));
         if (c === undefined) break;
         y += Buffer.from(c.bytes).toString('utf8');
       }

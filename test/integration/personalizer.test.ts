@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { greedySelect, type GeneratedText, type GenerationOptions, type TextGenerator } from '../../src/core';
+import { attributeGain, confidentProfile, greedySelect, type GeneratedText, type GenerationOptions, type TextGenerator } from '../../src/core';
 import { LocalHashEmbedder } from '../../src/engines/embeddings';
 import { LlamaEngine } from '../../src/engines/llama/llamaEngine';
 import { OllamaClient } from '../../src/engines/ollama/client';
@@ -32,6 +32,7 @@ import { OllamaTestServer, testModelPath } from '../support/ollamaServer';
 
 const LIBRARY = ['Concise', 'Formal', 'Humor', 'Storyteller', 'Direct', 'Vivid'];
 const COOKING = { prompt: 'How do I make a quick tomato pasta sauce?', chosen: 'Simmer tomatoes with garlic for ten minutes.', rejected: 'Once upon a time, in a small kitchen, a pot of tomatoes began to sing a long and winding song.' };
+const CHESS = { prompt: 'Which chess opening should a beginner learn first?', chosen: 'Learn the Italian Game.', rejected: 'Start with the Italian Game, then try the London System.' };
 const TRAVEL = { prompt: 'What should I pack for a week in Lisbon?', chosen: 'Oh, let me tell you a story: the first time I went to Lisbon, I packed three coats and a lot of hope.', rejected: 'Pack light layers.' };
 
 /** Counts the generator calls and the options they got, then hands them to the real generator. */
@@ -77,6 +78,12 @@ describe('Personalizer on a real memory, embedder and Ollama-compatible server',
       await memory.storeSelection({ pairId: pair.id, result, embedding: vector!, scorerKind: 'llama.cpp', algorithm: 'greedy', k: 2, durationMs: 0 });
       selected.set(p.prompt, result.attributes);
     }
+    // A choice nothing explains at this significance: stored with no attributes, and still an index entry.
+    const chess = await memory.recordPair({ ...CHESS, source: 'test' });
+    const result = await greedySelect({ scoreBatch: (requests, signal) => engine.score(requests, signal) }, chess, LIBRARY, { k: 2, significance: 1000 });
+    const [vector] = await embedder.embed([CHESS.prompt]);
+    await memory.storeSelection({ pairId: chess.id, result, embedding: vector!, scorerKind: 'llama.cpp', algorithm: 'greedy', k: 2, durationMs: 0 });
+    selected.set(CHESS.prompt, result.attributes);
   });
 
   after(async () => {
@@ -94,6 +101,76 @@ describe('Personalizer on a real memory, embedder and Ollama-compatible server',
     assert.ok(r.text.length > 0);
     const t = await personalizer().generate('What should I pack for a week in Porto?');
     assert.deepEqual(t.retrieval.attributes, selected.get(TRAVEL.prompt));
+  });
+
+  // Kills the mutation "the generator drops the attributes" (or injects others): the raw prompt
+  // Ollama received must carry exactly the retrieved attributes block, written out here by hand.
+  test('the generation request carries exactly the retrieved attributes block, once, after the prompt', async () => {
+    const attributesIn = (raw: string): string[] => [...raw.matchAll(/^Attributes: <([^<>\n]*)>/gmu)].map((m) => m[1]!);
+    const lastGenerate = (): string => (server.requestsTo('/api/generate').at(-1)!.body as { prompt: string }).prompt;
+    const prompt = 'How do I make a quick tomato soup?';
+    const r = await personalizer().generate(prompt);
+    const expected = selected.get(COOKING.prompt)!;
+    assert.ok(expected.length > 0, 'the stored selection has attributes to carry');
+    assert.deepEqual(r.retrieval.attributes, expected);
+    const raw = lastGenerate();
+    assert.ok(raw.includes(`${prompt}\nAttributes: <${expected.join(', ')}>`), raw);
+    assert.deepEqual(attributesIn(raw), [expected.join(', ')]);
+    // Each draft carries its own plan's block: A the retrieved set, B the exploratory one.
+    const plans = await personalizer().planDrafts(prompt, undefined, 3);
+    for (const plan of plans) {
+      await personalizer().generateDraft(prompt, plan, () => undefined);
+      assert.deepEqual(attributesIn(lastGenerate()), [plan.attributes.join(', ')], plan.slot);
+    }
+    // With nothing to inject the prompt goes out without a block.
+    await personalizer().generate(prompt, { retrieval: { ...r.retrieval, attributes: [] } });
+    assert.deepEqual(attributesIn(lastGenerate()), []);
+    assert.ok(lastGenerate().includes(prompt));
+  });
+
+  test('an unexplained choice is an index entry without attributes, and the abstaining retrieval injects nothing for its prompt and says why', async () => {
+    assert.deepEqual(selected.get(CHESS.prompt), []);
+    const entry = (await memory.indexEntries()).find((e) => e.prompt === CHESS.prompt);
+    assert.deepEqual(entry?.attributes, []);
+    generator.calls.length = 0;
+    const r = await personalizer({ retrievalMode: 'abstain', abstention: { minAgreement: 0, similarityFloor: 0.1 } }).generate('Which chess opening should a beginner learn?');
+    assert.deepEqual([r.retrieval.attributes, r.retrieval.source, r.retrieval.reason], [[], 'none', 'unexplained']);
+    assert.match(r.retrieval.why, /^No attributes: no attribute explained your choice on your most similar past prompt “Which chess opening/u);
+    assert.equal(generator.calls.length, 1, 'the prompt is still answered, without attributes');
+  });
+
+  test('abstaining retrieval: the nearest prompt when similar, the confident profile or nothing when not, each explained', async () => {
+    const abstaining = (abstention = {}) => personalizer({ retrievalMode: 'abstain', abstention: { minAgreement: 0, ...abstention } });
+    const near = await abstaining({ similarityFloor: 0.1 }).retrieve('How do I make a quick tomato soup?');
+    assert.deepEqual([near.attributes, near.source], [selected.get(COOKING.prompt), 'nearest']);
+    assert.match(near.why, /^From your most similar past prompt “How do I make a quick tomato pasta sauce\?” \(similarity 0\.\d\d\)\.$/u);
+    const items = await memory.memoryItems();
+    for (const confidence of [0.3, 0.9]) {
+      const far = await abstaining({ similarityFloor: 0.99, profileConfidence: confidence }).retrieve('How do I make a quick tomato soup?');
+      const profile = confidentProfile(items, confidence, 2);
+      assert.deepEqual([far.attributes, far.reason, far.source], [profile, 'dissimilar', profile.length > 0 ? 'global' : 'none']);
+      assert.match(far.why, profile.length > 0 ? /^Your overall profile's most consistent attributes, because no past prompt is similar enough/u : /^No attributes: no past prompt is similar enough .* no attribute is in most of your learned choices/u);
+    }
+  });
+
+  test('leave-one-out accuracy counts every analysed choice (unexplained ones included) through the request path, with harm', async () => {
+    const p = personalizer({ retrievalMode: 'abstain', abstention: { minAgreement: 0, similarityFloor: -1, profileConfidence: 1 } });
+    const scorer = { scoreBatch: (requests: Parameters<LlamaEngine['score']>[0], signal?: AbortSignal) => engine.score(requests, signal) };
+    const report = await p.leaveOneOutAccuracy(scorer);
+    assert.equal(report.total, 3);
+    // With every floor off, each held-out prompt gets its nearest other entry's attributes: check each gain against the scorer.
+    const items = await memory.memoryItems();
+    const pairs = await memory.listPairs();
+    for (const [i, pair] of pairs.entries()) {
+      const decided = (await p.retrieve(pair.prompt)).neighbors.find((n) => n.prompt !== pair.prompt);
+      const others = items.filter((it) => it.prompt !== pair.prompt);
+      assert.ok(others.length === 2 && decided !== undefined);
+      const expected = decided.attributes.length === 0 ? 0 : (await attributeGain(scorer, pair, decided.attributes)).gain;
+      assert.equal(report.gains[i], expected, pair.prompt);
+    }
+    assert.equal(report.harmed, report.gains.filter((g) => g < 0).length);
+    assert.equal(report.harmRate, report.harmed / 3);
+    assert.equal(report.accuracy, report.gains.filter((g) => g > 0).length / 3);
   });
 
   test('hitting the token limit is reported, and a larger limit for one call is passed through', async () => {

@@ -9,6 +9,7 @@ import { appendFile, readFile, rm, stat, truncate, writeFile, readdir } from 'no
 import * as path from 'node:path';
 import type { SelectionResult } from '../../src/core';
 import { FileLock, INDEX_FOLDER, INDEX_LOCK_FILE, LockTimeoutError, LOG_FILE, MEMORY_LOCK_FILE, PreferenceMemory } from '../../src/storage';
+import { PromptRetriever } from '../../src/services/retrieval';
 import { collect, expectedSelection, HashEmbedder, MODELS, spawnTs, tempFolder, testPair } from '../support/storageFakes';
 
 const embedder = new HashEmbedder();
@@ -216,7 +217,7 @@ async function corruptAndRecover(name: string, damage: (indexFile: string, dir: 
     await seed(memory, 6);
     const good = await memory.indexEntries();
     const query = embedder.vector('Question 4 topic 4');
-    const answer = await memory.retrieve(query);
+    const answer = await new PromptRetriever(memory).retrieve(query);
     assert.ok(good.length >= 3);
     await damage(path.join(dir, INDEX_FOLDER, 'index.json'), dir);
     const fresh = await PreferenceMemory.open(dir, { models: MODELS });
@@ -229,7 +230,7 @@ async function corruptAndRecover(name: string, damage: (indexFile: string, dir: 
     // Retrieval also repairs on its own.
     await damage(path.join(dir, INDEX_FOLDER, 'index.json'), dir);
     const third = await PreferenceMemory.open(dir, { models: MODELS });
-    assert.deepEqual(await third.retrieve(query), answer, name);
+    assert.deepEqual(await new PromptRetriever(third).retrieve(query), answer, name);
     assert.equal((await third.verifyIndex()).health, 'ok');
   } finally {
     await cleanup();

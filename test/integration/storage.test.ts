@@ -5,8 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { retrieveAttributes, type MemoryItem, type SelectionResult } from '../../src/core';
+import type { SelectionResult } from '../../src/core';
 import {
+  exportData,
+  exportToFile,
+  importData,
+  importFromFile,
   ImportValidationError,
   INDEX_FOLDER,
   LOG_FILE,
@@ -91,18 +95,19 @@ test('recordPair validates and refuses duplicate ids', async () => {
   }
 });
 
-test('a stored selection is logged with its metadata, indexed, and retrieved the way the core retrieves', async () => {
+test('a stored selection is logged with its metadata and indexed with its prompt\'s vector', async () => {
   const { dir, cleanup } = await tempFolder();
   try {
     const memory = await PreferenceMemory.open(dir, { models: MODELS });
     const pairs = [0, 1, 2, 3].map((i) => testPair(i));
-    const items: MemoryItem[] = [];
+    const items: Array<{ id: string; attributes: string[]; embedding: number[] }> = [];
     for (const p of pairs) {
       await memory.recordPair(p);
       const r = await expectedSelection(p);
       const info = await store(memory, p.id, p.prompt, r);
       assert.deepEqual(info?.attributes, r.attributes);
-      if (r.gain > 0) items.push({ id: p.id, prompt: p.prompt, embedding: embedder.vector(p.prompt), attributes: r.attributes });
+      // Indexed: a positive gain, or a choice nothing explained (no attributes).
+      if (r.gain > 0 || r.attributes.length === 0) items.push({ id: p.id, embedding: embedder.vector(p.prompt), attributes: r.attributes });
     }
     const sel = (await logLines(dir)).filter((l) => l.type === 'selection');
     assert.equal(sel.length, 4);
@@ -117,44 +122,6 @@ test('a stored selection is logged with its metadata, indexed, and retrieved the
       entries.map((e) => [e.pairId, e.attributes, e.model, e.embeddingModel, [...e.embedding]]),
       items.map((i) => [i.id, i.attributes, MODELS.model, MODELS.embeddingModel, i.embedding]),
     );
-    for (const q of ['how should I write about topic 2', 'Question 3 topic', 'nothing in common']) {
-      const query = embedder.vector(q);
-      for (const options of [{}, { mode: 'vote' as const, m: 3, k: 2 }, { similarityFloor: 0.99, globalProfile: ['Formal'] }]) {
-        assert.deepEqual(await memory.retrieve(query, options), retrieveAttributes(query, items, options), `${q} ${JSON.stringify(options)}`);
-      }
-    }
-    await assert.rejects(memory.retrieve([1, 2, 3]), { name: 'DimensionMismatchError' });
-  } finally {
-    await cleanup();
-  }
-});
-
-test('ties and zero vectors follow the core: storage (log) order wins, a zero vector is similar to nothing', async () => {
-  const { dir, cleanup } = await tempFolder();
-  try {
-    const memory = await PreferenceMemory.open(dir, { models: MODELS });
-    const same = [1, 0, 0, 0];
-    const specs = [
-      { id: 'a', prompt: 'first', vector: same, attrs: ['Formal'] },
-      { id: 'b', prompt: 'second', vector: same, attrs: ['Humor'] },
-      { id: 'z', prompt: 'zero', vector: [0, 0, 0, 0], attrs: ['Vivid'] },
-    ];
-    for (const s of specs) {
-      await memory.recordPair({ id: s.id, prompt: s.prompt, chosen: 'c', rejected: 'r' });
-      await store(memory, s.id, s.prompt, result(s.attrs, 1, 1), s.vector);
-    }
-    const items: MemoryItem[] = specs.map((s) => ({ id: s.id, prompt: s.prompt, embedding: s.vector, attributes: s.attrs }));
-    // Tie between a and b: the first recorded wins.
-    const tie = await memory.retrieve([2, 0, 0, 0]);
-    assert.deepEqual(tie.attributes, ['Formal']);
-    assert.deepEqual(tie, retrieveAttributes([2, 0, 0, 0], items));
-    // A zero query is 0-similar to everything: first in storage order, no NaN anywhere.
-    const zero = await memory.retrieve([0, 0, 0, 0], { mode: 'vote', m: 3 });
-    assert.deepEqual(zero, retrieveAttributes([0, 0, 0, 0], items, { mode: 'vote', m: 3, globalProfile: ['Formal', 'Humor', 'Vivid'] }));
-    assert.ok(zero.neighbors.every((n) => n.similarity === 0));
-    // Opposite direction: the zero-vector item (similarity 0) beats the two at -1.
-    const opposite = await memory.retrieve([-1, 0, 0, 0]);
-    assert.deepEqual(opposite.neighbors.map((n) => [n.id, n.similarity]), [['z', 0]]);
   } finally {
     await cleanup();
   }
@@ -248,7 +215,6 @@ test('edit: the override is logged, replaces the attributes in the index, surviv
     );
     const view = await reopened.getPair('a');
     assert.deepEqual([view?.override, view?.attributes, view?.selection?.attributes], [['Vivid'], ['Vivid'], ['Formal', 'Concise']]);
-    assert.deepEqual((await reopened.retrieve(embedder.vector('prompt a'))).attributes, ['Vivid']);
 
     await reopened.editAttributes('a', null);
     await reopened.editAttributes('low', null);
@@ -280,25 +246,23 @@ test('export then import into another workspace reproduces pairs, selections, ov
     }
     await source.editAttributes('t-1', ['Humor']);
     const file = path.join(a.dir, 'export.json');
-    const written = await source.exportToFile(file);
+    const written = await exportToFile(source, file);
     assert.deepEqual([written.pairs, written.selections], [4, 3]);
     const parsed = JSON.parse(await readFile(file, 'utf8')) as ExportFile;
     assert.equal(parsed.format, 'exact-preferences');
     assert.equal(parsed.version, 1);
 
     const target = await PreferenceMemory.open(b.dir, { models: MODELS });
-    const summary = await target.importFromFile(file);
-    assert.deepEqual(summary, { added: 4, alreadyPresent: 0, conflicts: [], skippedDeleted: 0, selectionsAdded: 3, overridesApplied: 1 });
+    const summary = await importFromFile(target, file);
+    assert.deepEqual(summary, { added: 4, alreadyPresent: 0, conflicts: [], skippedDeleted: 0, selectionsAdded: 3, overridesApplied: 1, duplicateIds: [] });
     const strip = (v: Awaited<ReturnType<PreferenceMemory['listPairs']>>) => v.map(({ ...p }) => p);
     assert.deepEqual(strip(await target.listPairs()), strip(await source.listPairs()));
     const entriesA = await source.indexEntries();
     assert.deepEqual(await target.indexEntries(), entriesA);
-    const q = embedder.vector('topic 2 question');
-    assert.deepEqual(await target.retrieve(q), await source.retrieve(q));
 
     // Importing again merges by id: nothing new.
     const before = (await stat(path.join(b.dir, LOG_FILE))).size;
-    assert.deepEqual(await target.importFromFile(file), { added: 0, alreadyPresent: 4, conflicts: [], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0 });
+    assert.deepEqual(await importFromFile(target, file), { added: 0, alreadyPresent: 4, conflicts: [], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0, duplicateIds: [] });
     assert.equal((await stat(path.join(b.dir, LOG_FILE))).size, before);
   } finally {
     await a.cleanup();
@@ -322,12 +286,12 @@ test('import merges by id: conflicts kept ours, deletions win unless restoreDele
       await store(theirs, 'same', 'p same', sel);
       await theirs.recordPair({ id: 'clash', prompt: 'p clash', chosen: 'theirs', rejected: 'r' });
       await theirs.recordPair({ id: 'del', prompt: 'p del', chosen: 'c', rejected: 'r' });
-      const data = await theirs.exportData();
-      assert.deepEqual(await memory.importData(data), { added: 0, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 1, selectionsAdded: 1, overridesApplied: 0 });
+      const data = await exportData(theirs);
+      assert.deepEqual(await importData(memory, data), { added: 0, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 1, selectionsAdded: 1, overridesApplied: 0, duplicateIds: [] });
       assert.equal((await memory.getPair('same'))?.status, 'selected');
       assert.equal((await memory.getPair('clash'))?.chosen, 'ours');
       assert.equal(await memory.getPair('del'), undefined);
-      assert.deepEqual(await memory.importData(data, { restoreDeleted: true }), { added: 1, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0 });
+      assert.deepEqual(await importData(memory, data, { restoreDeleted: true }), { added: 1, alreadyPresent: 1, conflicts: ['clash'], skippedDeleted: 0, selectionsAdded: 0, overridesApplied: 0, duplicateIds: [] });
       assert.equal((await memory.getPair('del'))?.prompt, 'p del');
     } finally {
       await other.cleanup();
@@ -353,15 +317,15 @@ test('import validates the whole file first and writes nothing when any part is 
       { format: 'exact-preferences', version: 1, pairs: [good, { ...good, id: 'bad', override: ['A', 'A'] }] },
       { format: 'exact-preferences', version: 1, pairs: [{ ...good, selections: [{ id: 's', attributes: ['A'], objective: 'high' }] }] },
     ];
-    for (const c of cases) await assert.rejects(memory.importData(c), ImportValidationError, JSON.stringify(c));
+    for (const c of cases) await assert.rejects(importData(memory, c), ImportValidationError, JSON.stringify(c));
     const file = path.join(dir, 'broken.json');
     await writeFile(file, '{"format": "exact-preferences", "version": 1, "pairs": [');
-    await assert.rejects(memory.importFromFile(file), ImportValidationError);
+    await assert.rejects(importFromFile(memory, file), ImportValidationError);
     assert.equal((await stat(path.join(dir, LOG_FILE))).size, size);
     // Pairs without ids get content ids, so a second import does not duplicate them.
     const plain = { format: 'exact-preferences', version: 1, pairs: [{ prompt: 'p1', chosen: 'a', rejected: 'b' }] };
-    assert.equal((await memory.importData(plain)).added, 1);
-    assert.equal((await memory.importData(plain)).alreadyPresent, 1);
+    assert.equal((await importData(memory, plain)).added, 1);
+    assert.equal((await importData(memory, plain)).alreadyPresent, 1);
     const imported = (await memory.listPairs()).find((p) => p.prompt === 'p1');
     assert.equal(imported?.source, 'import');
     assert.match(imported!.id, /^h[0-9a-f]{31}$/);
@@ -388,7 +352,7 @@ test('reset needs confirmation, refuses a stale confirmation, and clears log and
     assert.deepEqual(lines.map((l) => l.type), ['header']);
     await assert.rejects(stat(path.join(dir, INDEX_FOLDER, 'index.json')), { code: 'ENOENT' });
     assert.equal((await other.stats()).pairs, 0, 'the other instance notices the replaced log');
-    assert.deepEqual(await other.retrieve(embedder.vector('Question 1')), { attributes: [], source: 'none', neighbors: [] });
+    assert.deepEqual(await other.indexEntries(), []);
     await other.recordPair(testPair(7));
     assert.deepEqual((await memory.listPairs()).map((p) => p.id), ['t-7']);
   } finally {
@@ -447,6 +411,20 @@ test('storeSelection for a pair deleted meanwhile is dropped', async () => {
     await memory.deletePair('a');
     assert.equal(await store(memory, 'a', 'p', result(['Formal'], 1, 1)), undefined);
     assert.equal((await logLines(dir)).filter((l) => l.type === 'selection').length, 0);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('another layer\'s lock lives in the folder under its own name and can never be the log\'s or the index\'s', async () => {
+  const { dir, cleanup } = await tempFolder();
+  try {
+    const memory = await PreferenceMemory.open(dir, { models: MODELS });
+    for (const name of ['memory', 'index', '../escape', 'Upper', '']) assert.throws(() => memory.exclusiveLock(name), /cannot name a lock/, name);
+    const lock = memory.exclusiveLock('indexing', { purpose: 'indexing' });
+    const handle = await lock.acquire();
+    await stat(path.join(dir, 'indexing.lock'));
+    await handle.release();
   } finally {
     await cleanup();
   }

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     scorerKind: 'fake',
     library: TEST_LIBRARY,
     k: 2,
+    algorithm: 'greedy',
     busyRetryMs: 50,
   });
   queue.onEvent((e) => process.stdout.write(JSON.stringify(e) + '\n'));

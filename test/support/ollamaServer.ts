@@ -95,6 +95,11 @@ export class OllamaTestServer {
   logprobs = true;
   /** Overrides the FROM path (e.g. a path that exists only on another machine). */
   fromPath: string | undefined;
+  /**
+   * Plays a broken server or proxy: rewrites each streamed line after it was checked against the
+   * spec (a string is sent as the line's text, e.g. with `1e999`, which JSON reads as Infinity).
+   */
+  tamper: ((line: Record<string, unknown>) => Record<string, unknown> | string) | undefined;
 
   private readonly engine: LlamaEngine;
   private readonly models: ModelEntry[];
@@ -399,7 +404,8 @@ export class OllamaTestServer {
         this.check(`response POST ${path} 200 stream`, this.openapi.validateResponse('POST', path, 200, 'application/x-ndjson', obj));
       }
       if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
-      res.write(`${JSON.stringify(obj)}\n`);
+      const sent = this.tamper === undefined ? obj : this.tamper(obj);
+      res.write(`${typeof sent === 'string' ? sent : JSON.stringify(sent)}\n`);
     };
     const release = (): unknown[] => {
       const out: unknown[] = [];

@@ -262,6 +262,8 @@ export interface RandomLlamaOptions {
   readonly architecture?: string;
   /** EOS token: "im_end" (ChatML style, default) or "eos" (</s>). */
   readonly eos?: 'im_end' | 'eos';
+  /** [from, to] token pairs: token `to` gets the output row of `from`, so their logits tie everywhere. */
+  readonly tiedOutputRows?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** A complete GGUF file holding a random-weight llama model. */
@@ -284,10 +286,13 @@ export function buildRandomLlamaGguf(options: RandomLlamaOptions = {}): Buffer {
   const ones = (n: number): Float32Array => new Float32Array(n).fill(1);
   const std = 1 / Math.sqrt(nEmbd);
 
+  const tokenEmbedding = w(nEmbd * nVocab, 1);
+  const output = w(nEmbd * nVocab, (options.outputScale ?? 3) * std);
+  for (const [from, to] of options.tiedOutputRows ?? []) output.copyWithin(to * nEmbd, from * nEmbd, (from + 1) * nEmbd);
   const tensors: GgufTensor[] = [
-    { name: 'token_embd.weight', dims: [nEmbd, nVocab], data: w(nEmbd * nVocab, 1) },
+    { name: 'token_embd.weight', dims: [nEmbd, nVocab], data: tokenEmbedding },
     { name: 'output_norm.weight', dims: [nEmbd], data: ones(nEmbd) },
-    { name: 'output.weight', dims: [nEmbd, nVocab], data: w(nEmbd * nVocab, (options.outputScale ?? 3) * std) },
+    { name: 'output.weight', dims: [nEmbd, nVocab], data: output },
   ];
   for (let l = 0; l < nLayer; l++) {
     const p = `blk.${l}.`;

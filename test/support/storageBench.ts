@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SelectionResult } from '../../src/core';
 import { FileLock, INDEX_FOLDER, JsonlLog, LOG_FILE, PreferenceMemory } from '../../src/storage';
+import { PromptRetriever } from '../../src/services/retrieval';
 import { hashUnit, MODELS, tempFolder } from './storageFakes';
 
 const entries = Number(process.argv[2] ?? 1000);
@@ -102,11 +103,12 @@ async function main(): Promise<void> {
     const [, syncedMs] = await time(() => reopened.storeSelection({ pairId: 'extra', result: result(1), embedding: vector('extra'), scorerKind: 'bench', algorithm: 'greedy', k: 3, durationMs: 1 }));
     out.storeSelectionWithIndexWriteMs = Number(syncedMs.toFixed(1));
     // 6. Retrieval (core ranking over all entries).
+    const retriever = new PromptRetriever(reopened);
     const retrieve: number[] = [];
-    for (let i = 0; i < 50; i++) retrieve.push((await time(() => reopened.retrieve(vector(`q-${i}`))))[1]);
+    for (let i = 0; i < 50; i++) retrieve.push((await time(() => retriever.retrieve(vector(`q-${i}`))))[1]);
     out.retrieveMs = summary(retrieve);
     const vote: number[] = [];
-    for (let i = 0; i < 50; i++) vote.push((await time(() => reopened.retrieve(vector(`q-${i}`), { mode: 'vote', m: 5 })))[1]);
+    for (let i = 0; i < 50; i++) vote.push((await time(() => retriever.retrieve(vector(`q-${i}`), { mode: 'vote', m: 5 })))[1]);
     out.retrieveVoteMs = summary(vote);
   } finally {
     await cleanup();

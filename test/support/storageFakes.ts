@@ -35,6 +35,8 @@ export interface FakeOptions {
   readonly delayMs?: number;
   /** Called before each call with the 0-based call index and the prompts involved; a returned error is thrown. */
   readonly failOn?: (call: number, prompts: ReadonlyArray<string>) => Error | undefined;
+  /** Calls for which this returns true wait until their signal aborts (they never finish on their own). */
+  readonly hangOn?: (prompts: ReadonlyArray<string>) => boolean;
 }
 
 /**
@@ -44,13 +46,22 @@ export interface FakeOptions {
 export class HashScorer implements LogLikelihoodScorer {
   calls = 0;
   requests = 0;
+  /** Calls that ended because their signal aborted while they ran. */
+  aborted = 0;
   constructor(private readonly options: FakeOptions = {}) {}
 
   async scoreBatch(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<number[]> {
     const call = this.calls++;
-    const err = this.options.failOn?.(call, [...new Set(requests.map((r) => r.prompt))]);
-    if (this.options.delayMs !== undefined && this.options.delayMs > 0) await abortableDelay(this.options.delayMs, signal);
-    else if (signal?.aborted) throw abortError();
+    const prompts = [...new Set(requests.map((r) => r.prompt))];
+    const err = this.options.failOn?.(call, prompts);
+    const hang = this.options.hangOn?.(prompts) === true;
+    try {
+      if (hang || (this.options.delayMs !== undefined && this.options.delayMs > 0)) await abortableDelay(hang ? 2 ** 31 - 1 : this.options.delayMs!, signal);
+      else if (signal?.aborted) throw abortError();
+    } catch (e) {
+      this.aborted++;
+      throw e;
+    }
     if (err !== undefined) throw err;
     this.requests += requests.length;
     return requests.map((r) => r.attributes.reduce((s, a) => s + hashUnit(`${r.prompt}\u0000${r.response}\u0000${a}`), 0));

@@ -26,3 +26,18 @@ test('src/core imports neither vscode, Node built-ins, nor outer layers', () => 
   }
   assert.deepEqual(offenders, []);
 });
+
+test('in src/extension only the VS Code host, activation and the editor views import vscode; the rest runs behind EditorHost', () => {
+  const importsVscode = sources('src/extension')
+    .filter((file) => /from\s+['"]vscode['"]/.test(readFileSync(file, 'utf8')))
+    .map((file) => file.replace(/\\/g, '/'))
+    .sort();
+  assert.deepEqual(importsVscode, [
+    'src/extension/draftsView.ts',
+    'src/extension/editorCommands.ts',
+    'src/extension/extension.ts',
+    'src/extension/profilePanel.ts',
+    'src/extension/vscodeHost.ts',
+    'src/extension/webviewHtml.ts',
+  ]);
+});

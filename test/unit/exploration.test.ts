@@ -30,3 +30,13 @@ test('the PRNG is uniform enough for shuffling', () => {
   assert.ok(Math.abs(mean - 0.5) < 0.02, String(mean));
   assert.ok(xs.every((x) => x >= 0 && x < 1));
 });
+
+// Kills the mutation "exploration may propose Base": Base is the only unseen attribute and the
+// first in the library here, so anything but an explicit exclusion would pick it.
+test('Base is never proposed, even when it is the least seen attribute', () => {
+  const seen = new Map([['Concise', 3], ['Vivid', 3]]);
+  for (const seed of [1, 2, 3, 4, 5]) {
+    assert.deepEqual(exploratoryAttributes([], ['Base', 'Concise', 'Vivid'], 1, seededRandom(seed), seen).includes('Base'), false);
+    assert.deepEqual(exploratoryAttributes([], ['Base', 'Concise'], 3, seededRandom(seed)), ['Concise']);
+  }
+});

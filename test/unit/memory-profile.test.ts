@@ -145,3 +145,36 @@ test('modeling accuracy counts held-out pairs whose injected attributes widen th
   assert.equal(report.improved, 2);
   assert.equal(report.accuracy, 0.5);
 });
+
+// Kills the mutations "a vote lets negative similarities count" (dropping max(s, 0), or using |s|).
+test('in a vote, a neighbour with negative similarity neither adds to nor takes from any attribute', () => {
+  const n = (similarity: number, attributes: string[]) => ({ id: String(similarity), prompt: '', similarity, attributes });
+  // Without the clamp A would drop to 0.2 and lose to B.
+  assert.deepEqual(voteAttributes([n(0.6, ['A']), n(0.5, ['B']), n(-0.4, ['A'])], 1), ['A']);
+  // With |s| B would get 0.9 and win.
+  assert.deepEqual(voteAttributes([n(0.3, ['A']), n(-0.9, ['B'])], 2), ['A']);
+  assert.deepEqual(voteAttributes([n(-0.5, ['C'])], 3), [], 'only negative neighbours: nothing to vote for');
+});
+
+// Kills the mutation "< floor" -> "<= floor": a best similarity exactly at the floor retrieves.
+test('similarity floor boundary: exactly at the floor retrieves, just above it falls back to the profile', () => {
+  const stored: MemoryItem[] = [{ id: 'x', prompt: 'x', embedding: [1, 0], attributes: ['Vivid'] }];
+  const query = [1, 1];
+  const at = cosineSimilarity(query, [1, 0]);
+  const opts = { globalProfile: ['Formal'] };
+  assert.equal(retrieveAttributes(query, stored, { ...opts, similarityFloor: at }).source, 'nearest');
+  const above = at + Number.EPSILON;
+  assert.ok(above > at);
+  assert.deepEqual(retrieveAttributes(query, stored, { ...opts, similarityFloor: above }), { attributes: ['Formal'], source: 'global', neighbors: [{ id: 'x', prompt: 'x', similarity: at, attributes: ['Vivid'] }] });
+});
+
+// Kills the mutation ">= threshold" -> "> threshold" in topic modes.
+test('topic threshold boundary: a prompt exactly at the threshold joins the mode, just below it starts its own', () => {
+  const two: MemoryItem[] = [
+    { id: 'a', prompt: 'a', embedding: [1, 0], attributes: ['A'] },
+    { id: 'b', prompt: 'b', embedding: [1, 1], attributes: ['B'] },
+  ];
+  const at = cosineSimilarity([1, 1], [1, 0]);
+  assert.deepEqual(topicModes(two, at).map((m) => m.memberIds), [['a', 'b']]);
+  assert.deepEqual(topicModes(two, at + Number.EPSILON).map((m) => m.memberIds), [['a'], ['b']]);
+});

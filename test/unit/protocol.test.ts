@@ -5,6 +5,7 @@ import { MAX_MESSAGE_TEXT, parseWebviewMessage } from '../../src/shared/protocol
 
 test('well-formed webview messages are accepted and copied field by field', () => {
   assert.deepEqual(parseWebviewMessage({ type: 'ready' }), { type: 'ready' });
+  assert.deepEqual(parseWebviewMessage({ type: 'openSideBySide', extra: 1 }), { type: 'openSideBySide' });
   assert.deepEqual(parseWebviewMessage({ type: 'generate', prompt: 'hi', extra: 'dropped' }), { type: 'generate', prompt: 'hi' });
   assert.deepEqual(
     parseWebviewMessage({ type: 'choose', requestId: 'r1', preferred: 'B', preferredText: 'b', rejectedText: 'a' }),
@@ -34,6 +35,16 @@ test('malformed, unknown or oversized messages are rejected', () => {
     { type: '__proto__' },
   ];
   for (const m of bad) assert.equal(parseWebviewMessage(m), undefined, JSON.stringify(m)?.slice(0, 80));
+});
+
+test('keepEdits: the drafts page hands the host its edits (so a window reload cannot lose them); anything else is refused', () => {
+  const good = { type: 'keepEdits', requestId: 'r1', edits: { A: { text: 'my edit', open: true }, B: { text: 'closed edit', open: false } } };
+  assert.deepEqual(parseWebviewMessage(good), good);
+  const extra = parseWebviewMessage({ ...good, edits: { A: { text: 'x', open: false, injected: 1 } } });
+  assert.deepEqual(extra, { type: 'keepEdits', requestId: 'r1', edits: { A: { text: 'x', open: false } } }, 'copied field by field');
+  for (const edits of [{ C: { text: 'x', open: true } }, { A: { text: 1, open: true } }, { A: { text: 'x' } }, { A: { text: 'x'.repeat(MAX_MESSAGE_TEXT + 1), open: true } }, 'A']) {
+    assert.equal(parseWebviewMessage({ type: 'keepEdits', requestId: 'r1', edits }), undefined, JSON.stringify(edits).slice(0, 60));
+  }
 });
 
 test('counts read in the right number', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attributeGain, exhaustiveSelect, greedySelect, lazyGreedySelect, subsetsUpTo } from '../../src/core';
+import { attributeGain, chanceLevel, exhaustiveSelect, greedySelect, lazyGreedySelect, subsetsUpTo } from '../../src/core';
 import { SetFunctionScorer, coverage, modular, pair } from './helpers';
 
 const lib = ['A', 'B', 'C', 'D', 'E', 'F'];
@@ -147,4 +147,30 @@ test('cancellation stops selection with an AbortError', async () => {
 test('a scorer that returns the wrong number of scores is reported', async () => {
   const scorer = { scoreBatch: async () => [1] };
   await assert.rejects(greedySelect(scorer, pair, lib, { k: 1 }), /returned 1 scores for 14 requests/);
+});
+
+test('chance-level stopping: an attribute is added only when its gain beats significance x sqrt(|log p(y_w)| + |log p(y_l)|)', async () => {
+  // log p(chosen | x, A) = -100 + f(A), log p(rejected | x, A) = -125: the pair carries 225 nats, sqrt = 15.
+  const f = modular({ A: 20, B: 9, C: 6, D: 1 });
+  const scorer = {
+    async scoreBatch(reqs: ReadonlyArray<{ attributes: ReadonlyArray<string>; response: string }>) {
+      return reqs.map((r) => (r.response === pair.chosen ? -100 + f(r.attributes) : -125));
+    },
+  };
+  assert.equal(chanceLevel({ chosen: -100, rejected: -125 }, 0.5), 7.5);
+  // At 0.5 the bar is 7.5 nats: A (20) and B (9) clear it, C (6) does not, so k = 3 is a maximum.
+  const g = await greedySelect(scorer, pair, lib, { k: 3, significance: 0.5 });
+  assert.deepEqual(g.attributes, ['A', 'B']);
+  assert.deepEqual(g.base, { chosen: -100, rejected: -125 });
+  assert.equal(g.gain, 29);
+  const l = await lazyGreedySelect(scorer, pair, lib, { k: 3, significance: 0.5 });
+  assert.deepEqual(l.attributes, ['A', 'B']);
+  // Nothing clears a bar of 30 nats: the choice is unexplained and selects nothing.
+  const none = await greedySelect(scorer, pair, lib, { k: 3, significance: 2 });
+  assert.deepEqual([none.attributes, none.gain, none.objective], [[], 0, 25]);
+  // Significance 0 is the non-negativity filter.
+  const zero = await greedySelect(scorer, pair, lib, { k: 5, significance: 0 });
+  assert.deepEqual(zero.attributes, ['A', 'B', 'C', 'D']);
+  const plain = await greedySelect(scorer, pair, lib, { k: 5 });
+  assert.deepEqual(plain.attributes, ['A', 'B', 'C', 'D', 'E']);
 });

@@ -4,29 +4,40 @@
  *
  * Scoring. A request (x, A, y) becomes the token sequence
  *
- *     tokenize(renderPrompt(format, x, A), special tokens on) ++ tokenize(y) ++ tokenize(format.end)
+ *     promptTokens(x, A) ++ tokenize(y) ++ tokenize(format.end)
  *
- * where the format comes from the model's own chat template (promptFormat.ts), y is tokenized on
+ * where promptTokens tokenizes the format's markers with special tokens on and the user's text
+ * (with the attribute block) with them off (renderPromptPieces in promptFormat.ts; text such as
+ * `<|im_end|>` in a prompt stays text), the format comes from the model's own chat template, y is tokenized on
  * its own, as the model would generate it (no BOS, no SentencePiece space prefix), and the end
  * marker is scored too (when the format has one): log p(y | x, A) then includes the model's
  * probability of ending the turn right there, so a response that stops early or rambles on pays
- * for it. The score is the sum over the response and end tokens of log p(token | all before), each
- * term clamped from below at `logProbFloor` (default -100; node-llama-cpp hands probabilities over
- * as float32, which turns anything below about e^-103 into 0, i.e. -Infinity).
+ * for it. The score is the sum over the response and end tokens of log p(token | all before),
+ * computed in log space from the logits (targetProbabilities.ts), so it stays finite however
+ * unlikely a token is; only a token the model rules out entirely (logit -Infinity) would make it
+ * -Infinity, and such a term counts as `logProbFloor` instead (default -1000).
  *
- * Exactness. Probabilities are llama.cpp's softmax of the raw logits (default sampling options),
- * read the fast way when node-llama-cpp allows it (targetProbabilities.ts); flash attention is off
- * and the thread count is fixed, so the same request gives the same bits however requests are
- * batched and whatever was evaluated before.
+ * Exactness. Log-probabilities are llama.cpp's log-softmax of the raw logits (default sampling
+ * options), computed from the target's logit, the largest logit and llama.cpp's float32 total
+ * logit weight; flash attention is off and the thread count is fixed, so the same request gives
+ * the same bits however requests are batched and whatever was evaluated before (on one sequence;
+ * see `parallelSequences`).
  *
  * Prefix reuse. A batch is scored in lexicographic order of its token sequences, so requests that
  * share a prompt (and, within those, an attribute set) are neighbours. Before each sequence the KV
  * cache is rewound (`eraseContextTokenRanges`) to the longest common prefix with the previous
  * one, and only the rest is evaluated; the last shared token is evaluated again when its
- * next-token distribution is needed (it is not cached). One context sequence: with several
- * sequences evaluating at once, node-llama-cpp 3.21.1 now and then scored a sequence against the
- * wrong distributions (log-likelihoods off by hundreds of nats, a different request each run), and
- * on 2 cores parallel sequences were no faster anyway.
+ * next-token distribution is needed (it is not cached). By default one context sequence scores
+ * everything; `parallelSequences` splits a batch over several (node-llama-cpp 3.21.1 now and then
+ * scored a sequence against the wrong distributions that way; 3.22.1 is tested equal to one
+ * sequence). It saves wall time only where a core is free, no CPU time.
+ *
+ * Early stopping and screening (ScoreRequest.stopBelow / prefixTokens). A request with stopBelow
+ * is evaluated STOP_CHECK_TOKENS scored tokens per call, and the running sum is checked before
+ * each call: every term is a log-probability (<= 0), so once the sum is below stopBelow the total
+ * is too, and the sum so far is returned (its cut tokens counted in `skippedTokens`). Until then
+ * the terms and their sum are the same bits as without stopBelow. A request with prefixTokens is
+ * cut after that many scored tokens before anything is evaluated.
  */
 import { availableParallelism } from 'node:os';
 import { randomInt } from 'node:crypto';
@@ -43,15 +54,26 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import { abortError, throwIfAborted, type GenerationOptions, type ScoreRequest } from '../../core/ports';
-import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
+import { detectPromptFormat, renderPromptPieces, type PromptFormat } from '../promptFormat';
+import { describeBackend, type ComputeBackend } from './computeBackend';
 import { checkModelFile, loadFailure, ModelFileError } from './modelFile';
 import { sampleToken, seededRandom } from './sampling';
-import { distributionReader, fastTargetReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
+import { distributionReader, logitReader, type ProbabilityPath, type TargetReader } from './targetProbabilities';
 import { vocabularyEntryBytes } from './tokenBytes';
+import { Mutex } from '../../shared/mutex';
 
-export { ModelFileError } from './modelFile';
+/**
+ * What a token the model rules out entirely (logit -Infinity, log p = -Infinity) contributes,
+ * so that one such token does not make every attribute set tie at -Infinity. Every other
+ * log-probability is used as it is, however low.
+ */
+const DEFAULT_LOG_PROB_FLOOR = -1000;
 
-export const DEFAULT_LOG_PROB_FLOOR = -100;
+/**
+ * Scored tokens per evaluation call of a request with stopBelow: how often early stopping checks
+ * the running sum (fewer means more, smaller llama_decode calls).
+ */
+const STOP_CHECK_TOKENS = 8;
 
 export interface LlamaEngineOptions {
   /**
@@ -66,17 +88,25 @@ export interface LlamaEngineOptions {
   readonly contextSize?: number;
   /** Tokens per llama_decode call (default min(contextSize, 512)). */
   readonly batchSize?: number;
-  /** Lowest log-probability one token can contribute (default -100). */
+  /** What a token with log p = -Infinity contributes instead (default -1000; see DEFAULT_LOG_PROB_FLOOR). */
   readonly logProbFloor?: number;
   /** Score the format's end-of-turn marker after the response (default true). */
   readonly scoreEnd?: boolean;
   /** Reuse the KV cache between sequences sharing a prefix (default true; false is for checks). */
   readonly prefixReuse?: boolean;
   /**
-   * How token probabilities are read (targetProbabilities.ts): 'fast' (default; the public path
-   * when this node-llama-cpp lacks what it needs) or 'distribution' (the public API, for checks).
+   * How token probabilities are read (targetProbabilities.ts): 'logits' (default: two logits and
+   * the total logit weight per scored token) or 'distribution' (the whole distribution, for checks).
    */
   readonly probabilityPath?: ProbabilityPath;
+  /**
+   * Context sequences that score one batch at once (default 1). With more, a batch's sequences are
+   * split into that many runs of neighbours (in the lexicographic order, so each run keeps its
+   * prefix reuse), evaluated concurrently: node-llama-cpp puts their tokens into the same
+   * llama_decode batches and reads their logits on separate threads. Results agree with one
+   * sequence to float rounding, not bit for bit (the batch composition changes).
+   */
+  readonly parallelSequences?: number;
 }
 
 export interface LlamaModelInfo {
@@ -95,6 +125,21 @@ export interface LlamaModelInfo {
   readonly threads: number;
   /** How scoring reads token probabilities. */
   readonly probabilityPath: ProbabilityPath;
+  /** Context sequences scoring a batch at once. */
+  readonly parallelSequences: number;
+  /** What evaluates the model (cpu / vulkan / metal / cuda) and why. */
+  readonly backend: ComputeBackend;
+}
+
+/** Memory as node-llama-cpp reports it (bytes). */
+export interface LlamaMemoryUsage {
+  /** The model's weights (file size of the tensors). */
+  readonly modelBytes: number;
+  /** llama.cpp's own accounting of what this process holds in RAM / VRAM (all its models and contexts). */
+  readonly cpuRam: number;
+  readonly gpuVram: number;
+  /** node-llama-cpp's estimate for the scoring context (KV cache and compute buffers). */
+  readonly contextEstimate: { readonly cpuRam: number; readonly gpuVram: number };
 }
 
 export interface TokenScore {
@@ -121,7 +166,9 @@ export interface ScoreStats {
   scoredTokens: number;
   /** Tokens not evaluated again thanks to the KV cache. */
   reusedTokens: number;
-  /** Scored tokens that were the model's greedy choice (read without the whole distribution). */
+  /** Tokens not scored because a request's stopBelow was reached before its end (early stopping). */
+  skippedTokens: number;
+  /** Scored tokens that were the model's greedy (argmax) choice ('logits' path only). */
   greedyHits: number;
   milliseconds: number;
 }
@@ -202,24 +249,13 @@ export function llamaRuntime(gpu: 'auto' | false = false): Promise<Llama> {
   return p;
 }
 
-/** Serializes the engine's operations: they share the context's KV cache. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
-  }
-}
-
 interface PreparedSequence {
   readonly index: number;
+  /** The request's tokens, cut after its first `prefixTokens` scored tokens when it asks for that. */
   readonly tokens: number[];
   /** Index of the first scored token (= number of prompt tokens). */
   readonly start: number;
+  readonly stopBelow: number | undefined;
 }
 
 export function defaultThreads(): number {
@@ -241,6 +277,7 @@ function compareTokens(a: ReadonlyArray<number>, b: ReadonlyArray<number>): numb
 
 export class LlamaEngine {
   readonly promptFormat: PromptFormat;
+  /** Serializes the engine's operations: they share the context's KV cache. */
   private readonly mutex = new Mutex();
   private readonly floor: number;
   private readonly scoreEnd: boolean;
@@ -253,16 +290,19 @@ export class LlamaEngine {
   private readonly bytesCache = new Map<number, number[]>();
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private disposed = false;
-  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
-  private readonly reader: TargetReader;
+  private stats: ScoreStats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, skippedTokens: 0, greedyHits: 0, milliseconds: 0 };
+  private readonly readers: ReadonlyArray<{ readonly sequence: LlamaContextSequence; readonly reader: TargetReader }>;
+  /** The sequence generation uses (and scoring's first). */
+  private readonly sequence: LlamaContextSequence;
 
   private constructor(
     private readonly path: string,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
-    private readonly sequence: LlamaContextSequence,
+    sequences: ReadonlyArray<LlamaContextSequence>,
     private readonly threads: number,
     options: LlamaEngineOptions,
+    private readonly backend: ComputeBackend,
   ) {
     const md = model.fileInfo.metadata as unknown as { tokenizer?: { chat_template?: unknown; ggml?: { tokens?: unknown; add_space_prefix?: unknown } } };
     const template = md.tokenizer?.chat_template;
@@ -271,7 +311,11 @@ export class LlamaEngine {
     this.scoreEnd = options.scoreEnd ?? true;
     this.prefixReuse = options.prefixReuse ?? true;
     this.chunk = context.batchSize;
-    this.scoredPerCall = Math.max(4, Math.floor(262_144 / Math.max(1, this.vocabularySize(model))));
+    const probabilityPath = options.probabilityPath ?? 'logits';
+    // Bounds how long a cancellation waits (131 scored positions per call at 32k, 32 at 128k; a
+    // whole distribution costs far more per position). Smaller calls cost more: at 128k, 16
+    // positions per call took about 10% more CPU per token than 64.
+    this.scoredPerCall = Math.max(4, Math.floor((probabilityPath === 'logits' ? 1 << 22 : 1 << 18) / Math.max(1, this.vocabularySize(model))));
     this.endTokens = this.promptFormat.end === '' ? [] : model.tokenize(this.promptFormat.end, true);
     const vocabType = String(model.vocabularyType);
     const addSpacePrefix = md.tokenizer?.ggml?.add_space_prefix;
@@ -279,7 +323,8 @@ export class LlamaEngine {
     this.spacePrefix = vocabType === 'spm' && addSpacePrefix !== false;
     const tokens = md.tokenizer?.ggml?.tokens;
     this.vocabulary = Array.isArray(tokens) ? (tokens as string[]) : undefined;
-    this.reader = ((options.probabilityPath ?? 'fast') === 'fast' ? fastTargetReader(model, context, sequence) : undefined) ?? distributionReader(sequence);
+    this.sequence = sequences[0]!;
+    this.readers = sequences.map((sequence) => ({ sequence, reader: probabilityPath === 'logits' ? logitReader(sequence) : distributionReader(sequence) }));
   }
 
   /**
@@ -289,6 +334,7 @@ export class LlamaEngine {
   static async load(modelPath: string, options: LlamaEngineOptions = {}): Promise<LlamaEngine> {
     await checkModelFile(modelPath);
     const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
+    const parallel = Math.max(1, Math.floor(options.parallelSequences ?? 1));
     const llama = await llamaRuntime(options.gpu ?? false);
     let model: LlamaModel;
     recentLogs.length = 0;
@@ -312,11 +358,13 @@ export class LlamaEngine {
       const context = await model.createContext({
         contextSize,
         batchSize: Math.max(8, Math.floor(options.batchSize ?? Math.min(contextSize, 512))),
-        sequences: 1,
+        sequences: parallel,
         flashAttention: false,
         threads,
       });
-      return new LlamaEngine(modelPath, model, context, context.getSequence(), threads, options);
+      const sequences = Array.from({ length: parallel }, () => context.getSequence());
+      const backend = await describeBackend(llama, model, options.gpu ?? false);
+      return new LlamaEngine(modelPath, model, context, sequences, threads, options, backend);
     } catch (e) {
       await model.dispose();
       throw e instanceof ModelFileError ? e : new Error(`Could not create a llama.cpp context for ${modelPath}: ${e instanceof Error ? e.message : String(e)}. Try a smaller contextSize.`);
@@ -339,8 +387,23 @@ export class LlamaEngine {
       eos: this.model.tokens.eos,
       sizeBytes: this.model.size,
       threads: this.threads,
-      probabilityPath: this.reader.path,
+      probabilityPath: this.readers[0]!.reader.path,
+      parallelSequences: this.readers.length,
+      backend: this.backend,
     };
+  }
+
+  async memoryUsage(): Promise<LlamaMemoryUsage> {
+    this.ensureOpen();
+    const used = await this.model.llama.getLlamaMemoryUsage();
+    const estimate = await this.model.fileInsights.estimateContextResourceRequirementsV2({
+      contextSize: this.context.contextSize,
+      batchSize: this.context.batchSize,
+      sequences: this.context.totalSequences,
+      modelGpuLayers: this.model.gpuLayers,
+      flashAttention: false,
+    });
+    return { modelBytes: this.model.size, cpuRam: used.cpuRam, gpuVram: used.gpuVram, contextEstimate: { cpuRam: estimate.cpuRam, gpuVram: estimate.gpuVram } };
   }
 
   /** Scoring work done so far. */
@@ -349,7 +412,7 @@ export class LlamaEngine {
   }
 
   resetStats(): void {
-    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, greedyHits: 0, milliseconds: 0 };
+    this.stats = { sequences: 0, evaluatedTokens: 0, scoredTokens: 0, reusedTokens: 0, skippedTokens: 0, greedyHits: 0, milliseconds: 0 };
   }
 
   tokenize(text: string, specialTokens = false): number[] {
@@ -368,10 +431,25 @@ export class LlamaEngine {
     return this.spacePrefix ? this.model.tokenize(text, false, 'trimLeadingSpace') : this.model.tokenize(text, false);
   }
 
+  /**
+   * The rendered prompt's tokens: the format's markers with special tokens on, the user's text
+   * and the attribute block with them off, so nothing the user wrote becomes a control token.
+   */
+  promptTokens(prompt: string, attributes: ReadonlyArray<string>): Token[] {
+    this.ensureOpen();
+    const out: Token[] = [];
+    for (const piece of renderPromptPieces(this.promptFormat, prompt, attributes)) {
+      if (piece.special) out.push(...this.model.tokenize(piece.text, true));
+      else if (this.spacePrefix && out.length > 0) out.push(...this.model.tokenize(piece.text, false, 'trimLeadingSpace'));
+      else out.push(...this.model.tokenize(piece.text, false));
+    }
+    return out;
+  }
+
   /** The full token sequence of a request and where its scored part starts. */
   scoringTokens(request: ScoreRequest): { tokens: number[]; start: number } {
     this.ensureOpen();
-    const prompt = this.model.tokenize(renderPrompt(this.promptFormat, request.prompt, request.attributes), true);
+    const prompt = this.promptTokens(request.prompt, request.attributes);
     const response = this.tokenizeResponse(request.response);
     const end = this.scoreEnd ? this.endTokens : [];
     return { tokens: [...prompt, ...response, ...end], start: prompt.length };
@@ -385,7 +463,7 @@ export class LlamaEngine {
 
   /** Like score(), with every scored token's log-probability. */
   async scoreDetailed(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<ScoreDetail[]> {
-    return this.scorePrepared(() => requests.map((r) => this.scoringTokens(r)), signal);
+    return this.scorePrepared(() => requests.map((r) => ({ ...this.scoringTokens(r), prefixTokens: r.prefixTokens, stopBelow: r.stopBelow })), signal);
   }
 
   /**
@@ -396,12 +474,15 @@ export class LlamaEngine {
     return this.scorePrepared(() => sequences.map((s) => ({ tokens: [...s.tokens], start: s.start })), signal);
   }
 
-  private async scorePrepared(build: () => Array<{ tokens: number[]; start: number }>, signal: AbortSignal | undefined): Promise<ScoreDetail[]> {
+  private async scorePrepared(
+    build: () => Array<{ tokens: number[]; start: number } & Pick<ScoreRequest, 'prefixTokens' | 'stopBelow'>>,
+    signal: AbortSignal | undefined,
+  ): Promise<ScoreDetail[]> {
     throwIfAborted(signal);
     return this.mutex.run(async () => {
       this.ensureOpen();
       throwIfAborted(signal);
-      const prepared: PreparedSequence[] = build().map(({ tokens, start }, index) => {
+      const prepared: PreparedSequence[] = build().map(({ tokens, start, prefixTokens, stopBelow }, index) => {
         if (start < 1) throw new Error(`Request ${index}: the rendered prompt is empty, so the first response token has nothing to condition on.`);
         if (tokens.length > this.context.contextSize) {
           throw new Error(
@@ -409,16 +490,25 @@ export class LlamaEngine {
               `load the engine with a larger contextSize (the model was trained on ${this.model.trainContextSize}) or shorten the prompt or response.`,
           );
         }
-        return { index, tokens, start };
+        const end = prefixTokens === undefined ? tokens.length : start + Math.max(0, Math.floor(prefixTokens));
+        return { index, tokens: tokens.slice(0, end), start, stopBelow };
       });
       const order = [...prepared].sort((a, b) => compareTokens(a.tokens, b.tokens) || a.index - b.index);
       const results: ScoreDetail[] = new Array(prepared.length);
       const t0 = performance.now();
+      const runs = splitRuns(order, this.readers.length);
       try {
-        for (const p of order) {
-          throwIfAborted(signal);
-          results[p.index] = await this.scoreOne(p, signal);
-        }
+        // Every run finishes (or stops at its next step) before the engine takes the next operation.
+        const settled = await Promise.allSettled(
+          runs.map(async (run, r) => {
+            for (const p of run) {
+              throwIfAborted(signal);
+              results[p.index] = await this.scoreOne(p, r, signal);
+            }
+          }),
+        );
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
       } catch (e) {
         if (signal?.aborted === true) throw abortError();
         throw e;
@@ -429,9 +519,9 @@ export class LlamaEngine {
     });
   }
 
-  private async scoreOne(p: PreparedSequence, signal: AbortSignal | undefined): Promise<ScoreDetail> {
-    const seq = this.sequence;
-    const { tokens, start } = p;
+  private async scoreOne(p: PreparedSequence, run: number, signal: AbortSignal | undefined): Promise<ScoreDetail> {
+    const { sequence: seq, reader } = this.readers[run]!;
+    const { tokens, start, stopBelow } = p;
     const n = tokens.length;
     this.stats.sequences += 1;
     if (n === start) return { logLikelihood: 0, promptTokens: start, tokens: [] };
@@ -444,18 +534,24 @@ export class LlamaEngine {
     this.stats.reusedTokens += keep;
     const scored: TokenScore[] = [];
     let sum = 0;
-    // The last token is never fed (nothing comes after it).
-    for (const [from, to] of this.chunks(keep, n - 1, start - 1)) {
+    // The last token is never fed (nothing comes after it). With stopBelow, the sum is checked
+    // every few scored tokens: each term is <= 0, so once it is below stopBelow, so is the total.
+    const perCall = stopBelow === undefined ? this.scoredPerCall : Math.min(this.scoredPerCall, STOP_CHECK_TOKENS);
+    for (const [from, to] of this.chunks(keep, n - 1, start - 1, perCall)) {
       throwIfAborted(signal);
+      if (stopBelow !== undefined && sum < stopBelow) {
+        this.stats.skippedTokens += n - Math.max(from, start - 1) - 1;
+        break;
+      }
       const fed = tokens.slice(from, to);
       const targets = fed.map((_, j) => (from + j >= start - 1 ? tokens[from + j + 1] : undefined));
-      const { probabilities, greedyHits } = await this.reader.read(fed, targets);
+      const { logProbabilities, greedyHits } = await reader.read(fed, targets);
       this.stats.evaluatedTokens += fed.length;
       this.stats.greedyHits += greedyHits;
       for (let i = Math.max(from, start - 1); i < to; i++) {
         const target = tokens[i + 1]!;
-        const prob = probabilities[i - from]!;
-        const logprob = Math.max(this.floor, prob > 0 ? Math.log(prob) : -Infinity);
+        const read = logProbabilities[i - from]!;
+        const logprob = read === -Infinity ? this.floor : read;
         scored.push({ token: target, logprob });
         sum += logprob;
       }
@@ -470,10 +566,10 @@ export class LlamaEngine {
    * distribution to JavaScript, so this bounds how long a cancellation waits). No call gets a
    * single token unless there is only one (see scoreOne on batches of one).
    */
-  private *chunks(from: number, end: number, firstScored: number): Generator<[number, number]> {
+  private *chunks(from: number, end: number, firstScored: number, scoredPerCall = this.scoredPerCall): Generator<[number, number]> {
     while (from < end) {
       const unscored = Math.max(0, firstScored - from);
-      const maxLen = Math.max(2, Math.min(this.chunk, unscored + this.scoredPerCall));
+      const maxLen = Math.max(2, Math.min(this.chunk, unscored + scoredPerCall));
       let to = Math.min(end, from + maxLen);
       if (end - to === 1) to = to - from > 2 ? to - 1 : end;
       yield [from, to];
@@ -483,7 +579,8 @@ export class LlamaEngine {
 
   /**
    * Generates a response, streaming chunks. The prompt is rendered like scoring renders it
-   * ({prompt, attributes}) or taken as is ({raw}, special tokens parsed). Reported log-probs are
+   * ({prompt, attributes}: user text stays text) or taken as is ({raw}, special tokens parsed, as
+   * Ollama's raw mode does: for test servers and tools, never for user text). Reported log-probs are
    * the model's own; sampling (top-k, then top-p, then temperature) happens on top of them, seeded.
    */
   async generate(
@@ -505,8 +602,7 @@ export class LlamaEngine {
     this.ensureOpen();
     throwIfAborted(signal);
     const seq = this.sequence;
-    const text = 'raw' in input ? input.raw : renderPrompt(this.promptFormat, input.prompt, input.attributes ?? []);
-    const prompt = this.model.tokenize(text, true);
+    const prompt = 'raw' in input ? this.model.tokenize(input.raw, true) : this.promptTokens(input.prompt, input.attributes ?? []);
     if (prompt.length === 0) throw new Error('The prompt is empty.');
     if (prompt.length >= this.context.contextSize) {
       throw new Error(`The prompt is ${prompt.length} tokens long but the context holds ${this.context.contextSize}; shorten it or load the engine with a larger contextSize.`);
@@ -600,7 +696,8 @@ export class LlamaEngine {
       id,
       token: Buffer.from(bytes).toString('utf8'),
       bytes,
-      logprob: Math.max(this.floor, probability > 0 ? Math.log(probability) : -Infinity),
+      // Generation reads float32 probabilities, which are 0 below about e^-103.
+      logprob: probability > 0 ? Math.log(probability) : this.floor,
     };
   }
 
@@ -652,7 +749,6 @@ export class LlamaEngine {
       if (this.disposed) return;
       this.disposed = true;
       if (this.embeddingContext !== undefined) await (await this.embeddingContext.catch(() => undefined))?.dispose();
-      this.reader.dispose();
       await this.context.dispose();
       await this.model.dispose();
     });
@@ -670,6 +766,20 @@ export class LlamaEngine {
   private ensureOpen(): void {
     if (this.disposed) throw new Error('This LlamaEngine has been disposed; load the model again.');
   }
+}
+
+/** Splits the ordered sequences into at most n contiguous runs of about equal token counts. */
+function splitRuns(order: ReadonlyArray<PreparedSequence>, n: number): PreparedSequence[][] {
+  if (n <= 1 || order.length <= 1) return [[...order]];
+  const total = order.reduce((s, p) => s + p.tokens.length, 0);
+  const runs: PreparedSequence[][] = [[]];
+  let done = 0;
+  for (const p of order) {
+    if (runs.length < n && runs.at(-1)!.length > 0 && done >= (total * runs.length) / n) runs.push([]);
+    runs.at(-1)!.push(p);
+    done += p.tokens.length;
+  }
+  return runs;
 }
 
 function firstStop(text: string, stops: ReadonlyArray<string>): number {

@@ -2,7 +2,8 @@
  * LlamaScorer: the EXACT scorer (and a generator and embedder) backed by llama.cpp running in a
  * worker thread. It starts the worker on first use, forwards requests with ids, turns an
  * AbortSignal into a cancel message, turns a worker crash into errors for whatever was pending
- * (the next request starts a fresh worker), and can release the model when idle.
+ * (the next request starts a fresh worker), and releases the model when idle or, with
+ * `memory: 'unloadAfterBatch'`, after every scored batch.
  *
  * Note: a worker thread keeps JavaScript failures away from the caller's thread, but a native
  * crash inside llama.cpp (a segfault) still ends the whole process.
@@ -12,6 +13,7 @@ import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Embedder, GeneratedText, GenerationOptions, LogLikelihoodScorer, ScoreRequest, TextGenerator } from '../../core/ports';
 import { abortError, throwIfAborted } from '../../core/ports';
+import type { ComputeBackend } from './computeBackend';
 import type { GenerateInput, GenerateResult, GenerationChunk, LlamaEngineOptions, LlamaGenerateOptions, ScoreDetail } from './llamaEngine';
 import { deserializeError, type CallType, type FromWorker, type ToWorker, type WorkerCalls, type WorkerInit } from './protocol';
 
@@ -28,9 +30,19 @@ export interface LlamaScorerOptions {
   readonly idleReleaseMs?: number;
   /** End the worker too when the model is released idle (default false: keep it, it is cheap). */
   readonly endWorkerOnRelease?: boolean;
+  /**
+   * 'keep' (default): the model stays loaded between requests until released (idle, or by the
+   * caller). 'unloadAfterBatch': it is released as soon as a scoreBatch call finishes and nothing
+   * else is waiting, so it is in memory only while a batch is scored; each batch loads it again.
+   */
+  readonly memory?: ModelMemoryPolicy;
+  /** Called each time the worker has loaded the model, with the backend it runs on. */
+  readonly onModelLoaded?: (backend: ComputeBackend, loadMilliseconds: number) => void;
   /** Embedder id stored with vectors (default "llama.cpp:<file name>"). */
   readonly embedderId?: string;
 }
+
+export type ModelMemoryPolicy = 'keep' | 'unloadAfterBatch';
 
 interface Pending {
   readonly type: CallType;
@@ -50,8 +62,9 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
   private mayHoldModel = false;
   /** Counts requests that need the model, so a release that overlaps one does not clear the flag. */
   private modelRequests = 0;
-  /** scoreBatch calls and sequences scored through this scorer. */
-  readonly usage = { scoreCalls: 0, scoredSequences: 0, workerStarts: 0 };
+  private loadedBackend: ComputeBackend | undefined;
+  /** scoreBatch calls and sequences scored, worker starts, model loads and releases that unloaded it. */
+  readonly usage = { scoreCalls: 0, scoredSequences: 0, workerStarts: 0, modelLoads: 0, releases: 0 };
 
   constructor(private readonly options: LlamaScorerOptions) {
     this.id = options.embedderId ?? `llama.cpp:${basename(options.modelPath)}`;
@@ -59,10 +72,17 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
 
   /** LogLikelihoodScorer: log p(response [+ end] | rendered prompt) per request. */
   async scoreBatch(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<number[]> {
-    const value = await this.call('score', { requests: requests.map(plainRequest) }, signal);
-    this.usage.scoreCalls += 1;
-    this.usage.scoredSequences += requests.length;
-    return value;
+    try {
+      const value = await this.call('score', { requests: requests.map(plainRequest) }, signal);
+      this.usage.scoreCalls += 1;
+      this.usage.scoredSequences += requests.length;
+      return value;
+    } finally {
+      // A failed or cancelled batch releases too: the cap holds whatever happened.
+      if (this.options.memory === 'unloadAfterBatch' && this.pending.size === 0 && !this.disposed) {
+        await this.release(this.options.endWorkerOnRelease === true).catch(() => undefined);
+      }
+    }
   }
 
   scoreDetailed(requests: ReadonlyArray<ScoreRequest>, signal?: AbortSignal): Promise<ScoreDetail[]> {
@@ -107,7 +127,8 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
     this.clearIdleTimer();
     if (this.worker === undefined) return;
     const before = this.modelRequests;
-    await this.call('release', {});
+    const { released } = await this.call('release', {});
+    if (released) this.usage.releases += 1;
     if (endWorker && this.modelRequests === before) await this.endWorker();
     if (this.modelRequests === before) {
       this.mayHoldModel = false;
@@ -133,6 +154,11 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
   /** False once the model was released (idle or by release()) and nothing asked for it since. */
   get modelMayBeLoaded(): boolean {
     return this.worker !== undefined && this.mayHoldModel;
+  }
+
+  /** The backend of the last model load (undefined before the first). */
+  get backend(): ComputeBackend | undefined {
+    return this.loadedBackend;
   }
 
   /** Whether a worker thread is running now. */
@@ -179,6 +205,16 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
   }
 
   private onMessage(m: FromWorker): void {
+    if (m.type === 'loaded') {
+      this.usage.modelLoads += 1;
+      this.loadedBackend = m.backend;
+      try {
+        this.options.onModelLoaded?.(m.backend, m.loadMilliseconds);
+      } catch {
+        // A listener's bug must not break the scorer.
+      }
+      return;
+    }
     const p = this.pending.get(m.id);
     if (p === undefined) return; // cancelled or failed already
     if (m.type === 'chunk') {
@@ -259,5 +295,11 @@ export class LlamaScorer implements LogLikelihoodScorer, TextGenerator, Embedder
 
 /** Only the fields the worker needs (structured clone copies no prototypes anyway). */
 function plainRequest(r: ScoreRequest): ScoreRequest {
-  return { prompt: r.prompt, attributes: [...r.attributes], response: r.response };
+  return {
+    prompt: r.prompt,
+    attributes: [...r.attributes],
+    response: r.response,
+    ...(r.stopBelow !== undefined ? { stopBelow: r.stopBelow } : {}),
+    ...(r.prefixTokens !== undefined ? { prefixTokens: r.prefixTokens } : {}),
+  };
 }

@@ -4,7 +4,8 @@
  * or `error`, and a `generate` request also with `chunk` messages before that.
  */
 import type { ScoreRequest } from '../../core/ports';
-import type { GenerateInput, GenerateResult, GenerationChunk, LlamaEngineOptions, LlamaGenerateOptions, LlamaModelInfo, ScoreDetail, ScoreStats } from './llamaEngine';
+import type { ComputeBackend } from './computeBackend';
+import type { GenerateInput, GenerateResult, GenerationChunk, LlamaEngineOptions, LlamaGenerateOptions, LlamaMemoryUsage, LlamaModelInfo, ScoreDetail, ScoreStats } from './llamaEngine';
 
 /** workerData of the scorer worker. */
 export interface WorkerInit {
@@ -12,7 +13,7 @@ export interface WorkerInit {
   readonly options: LlamaEngineOptions;
 }
 
-/** Requests and the value their `result` carries. */
+/** Requests and the value their `result` carries (a ScoreRequest keeps its stopBelow and prefixTokens). */
 export interface WorkerCalls {
   score: { args: { requests: ScoreRequest[] }; result: number[] };
   scoreDetailed: { args: { requests: ScoreRequest[] }; result: ScoreDetail[] };
@@ -20,7 +21,7 @@ export interface WorkerCalls {
   embed: { args: { texts: string[] }; result: number[][] };
   tokenize: { args: { text: string; specialTokens: boolean }; result: number[] };
   /** Loads the model if needed and describes it. */
-  info: { args: Record<string, never>; result: { info: LlamaModelInfo; stats: ScoreStats; loadMilliseconds: number; loads: number } };
+  info: { args: Record<string, never>; result: { info: LlamaModelInfo; stats: ScoreStats; memory: LlamaMemoryUsage; loadMilliseconds: number; loads: number } };
   /** Unloads the model (after running work finishes); the next request loads it again. */
   release: { args: Record<string, never>; result: { released: boolean } };
 }
@@ -50,7 +51,9 @@ export interface SerializedError {
 export type FromWorker =
   | { readonly type: 'result'; readonly id: number; readonly value: WorkerCalls[CallType]['result'] }
   | { readonly type: 'error'; readonly id: number; readonly error: SerializedError }
-  | { readonly type: 'chunk'; readonly id: number; readonly chunk: GenerationChunk };
+  | { readonly type: 'chunk'; readonly id: number; readonly chunk: GenerationChunk }
+  /** Sent (without an id) each time the worker has loaded the model. */
+  | { readonly type: 'loaded'; readonly backend: ComputeBackend; readonly loadMilliseconds: number };
 
 export function serializeError(e: unknown): SerializedError {
   if (e instanceof Error) {

@@ -23,9 +23,10 @@ function getEngine(): Promise<LlamaEngine> {
     const p = LlamaEngine.load(init.modelPath, init.options);
     engine = p;
     p.then(
-      () => {
+      (e) => {
         loadMilliseconds = performance.now() - t0;
         loads += 1;
+        send({ type: 'loaded', backend: e.modelInfo.backend, loadMilliseconds });
       },
       () => {
         if (engine === p) engine = undefined; // let a later request try again
@@ -53,7 +54,7 @@ async function handle(request: WorkerRequest, signal: AbortSignal): Promise<Work
       return (await getEngine()).tokenize(request.text, request.specialTokens);
     case 'info': {
       const e = await getEngine();
-      return { info: e.modelInfo, stats: e.scoreStats, loadMilliseconds, loads };
+      return { info: e.modelInfo, stats: e.scoreStats, memory: await e.memoryUsage(), loadMilliseconds, loads };
     }
     case 'release': {
       const current = engine;

@@ -1,34 +1,33 @@
 /**
- * Reading p(target | everything before) at the scored positions of one llama.cpp sequence.
+ * Reading log p(target | everything before) at the scored positions of one llama.cpp sequence,
+ * through node-llama-cpp's public `controlledEvaluate` only.
  *
- * node-llama-cpp's public API (`controlledEvaluate` with `probabilities: true`) hands each
- * position's whole next-token distribution to JavaScript: 2 x vocabulary values across N-API and
- * a Map per position. That, not the model, is what scoring costs: on 2 cores, per position,
- * 0.47 ms against 0.04 ms of plain evaluation at a 1k vocabulary, 16 ms against 0.03 ms at 32k
- * (`node --import tsx test/support/samplingCost.ts`).
+ * The 'logits' path (the default) asks, at each scored position, for three things llama.cpp
+ * computes in one pass over the vocabulary, without sorting it and without handing the
+ * vocabulary to JavaScript: the logit of the target, the logit of the selected token (the default
+ * sampler is greedy, so that is the largest logit) and the total logit weight
+ * W = sum over the vocabulary of exp(l - l_max). Then, in double precision,
  *
- * The 'fast' path asks llama.cpp first for the greedy token and its probability, which the addon
- * computes with the same float32 softmax, over the same sorted candidates, as the distribution
- * it would otherwise hand over. When the greedy token is the target (most positions of a
- * response the model finds likely), that probability is the answer; otherwise it reads the
- * distribution as the flat array the addon returns and picks the target out of it, without
- * building a Map. Both reads see the logits of the same decode, so the numbers are the ones the
- * public path gives (test/integration/fixture-model.test.ts and llama-engine.test.ts compare them
- * token by token).
+ *     log p(target) = l_target - l_max - ln W
  *
- * The fast path reaches into node-llama-cpp 3.21's internals (the sequence's batch decoder and
- * the addon's sampleToken), which is why the version is pinned. `fastTargetReader` checks that
- * every piece is there and returns undefined otherwise; the engine then uses the public path.
+ * which stays finite however unlikely the target is (reading probabilities instead turns
+ * everything below about e^-103 into 0 in float32). Only a target whose logit is -Infinity, a
+ * token the model rules out entirely, comes out as -Infinity. W itself is a float32 sum, which is
+ * where this differs from a float64 softmax of the same logits (see the README's "Exactness").
+ *
+ * The 'distribution' path reads each position's whole next-token distribution (probabilities
+ * as float32, a Map per position). It is far slower with a real vocabulary and underflows, and
+ * stays as an independent check in the tests.
  */
-import type { ControlledEvaluateInputItem, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import type { ControlledEvaluateInputItem, ControlledEvaluateIndexOutput, LlamaContextSequence, Token } from 'node-llama-cpp';
 
-/** 'fast': greedy token first, distribution only when it misses; 'distribution': public API only. */
-export type ProbabilityPath = 'fast' | 'distribution';
+/** 'logits': target and greedy logits plus the total weight; 'distribution': the whole distribution (for checks). */
+export type ProbabilityPath = 'logits' | 'distribution';
 
 export interface TargetReads {
-  /** Per fed token: the probability of `targets[i]` after it, or undefined where none was asked. */
-  readonly probabilities: Array<number | undefined>;
-  /** Positions answered by the greedy token alone (fast path). */
+  /** Per fed token: log p(targets[i] | everything up to tokens[i]), or undefined where none was asked. */
+  readonly logProbabilities: Array<number | undefined>;
+  /** Positions whose target was the model's greedy (argmax) token. */
   readonly greedyHits: number;
 }
 
@@ -36,136 +35,75 @@ export interface TargetReader {
   readonly path: ProbabilityPath;
   /**
    * Feeds `tokens` to the sequence (after what it already holds) and reads, at each i with
-   * `targets[i]` defined, the probability that the token after tokens[i] is targets[i].
+   * `targets[i]` defined, the log-probability that the token after tokens[i] is targets[i].
    */
   read(tokens: ReadonlyArray<number>, targets: ReadonlyArray<number | undefined>): Promise<TargetReads>;
-  dispose(): void;
 }
 
-/** The public path: every scored position's distribution as a Map. */
+/**
+ * log p(target) from its logit, the largest logit and W = sum exp(l - maxLogit), in double
+ * precision. -Infinity only when the target's logit is -Infinity.
+ */
+export function logProbabilityFromLogits(targetLogit: number, maxLogit: number, totalLogitWeight: number): number {
+  if (Number.isNaN(targetLogit) || Number.isNaN(maxLogit) || !(totalLogitWeight >= 1) || !Number.isFinite(totalLogitWeight) || !Number.isFinite(maxLogit)) {
+    throw new Error(
+      `llama.cpp returned unusable logits (target ${targetLogit}, largest ${maxLogit}, total weight ${totalLogitWeight}); the model file may be damaged or its weights overflow.`,
+    );
+  }
+  if (targetLogit > maxLogit) throw new Error(`The target's logit ${targetLogit} is above the largest logit ${maxLogit}: the sampler did not select the argmax.`);
+  return targetLogit - maxLogit - Math.log(totalLogitWeight);
+}
+
+function missing(i: number, what: string): Error {
+  return new Error(`llama.cpp returned no ${what} at position ${i} of the call.`);
+}
+
+/** The default path: two logits and the total weight per scored position. */
+export function logitReader(sequence: LlamaContextSequence): TargetReader {
+  return {
+    path: 'logits',
+    async read(tokens, targets) {
+      const items: ControlledEvaluateInputItem[] = tokens.map((t, i) => {
+        const target = targets[i];
+        if (target === undefined) return t as Token;
+        // Default sampling options: temperature 0, i.e. llama.cpp's greedy sampler, which selects
+        // the argmax; `token: true` only reports which token that was.
+        return [t as Token, { generateNext: { token: true, logits: { filter: { tokens: [target as Token], includeSelected: true } }, totalLogitWeight: true } }];
+      });
+      const out = await sequence.controlledEvaluate(items);
+      let greedyHits = 0;
+      const logProbabilities = targets.map((target, i) => {
+        if (target === undefined) return undefined;
+        const next: ControlledEvaluateIndexOutput['next'] | undefined = out[i]?.next;
+        const selected = next?.token;
+        if (selected === undefined || selected === null) throw missing(i, 'selected token');
+        const maxLogit = next?.logits?.get(selected);
+        const targetLogit = next?.logits?.get(target as Token);
+        if (maxLogit === undefined || targetLogit === undefined) throw missing(i, 'logits');
+        if (next?.totalLogitWeight === undefined) throw missing(i, 'total logit weight');
+        if (selected === target) greedyHits++;
+        return logProbabilityFromLogits(targetLogit, maxLogit, next.totalLogitWeight);
+      });
+      return { logProbabilities, greedyHits };
+    },
+  };
+}
+
+/** The check path: every scored position's whole distribution as a Map (float32 probabilities). */
 export function distributionReader(sequence: LlamaContextSequence): TargetReader {
   return {
     path: 'distribution',
     async read(tokens, targets) {
       const items: ControlledEvaluateInputItem[] = tokens.map((t, i) => (targets[i] !== undefined ? [t as Token, { generateNext: { probabilities: true } }] : (t as Token)));
       const out = await sequence.controlledEvaluate(items);
-      const probabilities = targets.map((target, i) => {
+      const logProbabilities = targets.map((target, i) => {
         if (target === undefined) return undefined;
         const distribution = out[i]?.next.probabilities;
-        if (distribution === undefined) throw new Error(`llama.cpp returned no distribution at position ${i} of the call.`);
-        return distribution.get(target as Token) ?? 0;
+        if (distribution === undefined) throw missing(i, 'distribution');
+        // Below about e^-103 a float32 probability is 0: log gives -Infinity.
+        return Math.log(distribution.get(target as Token) ?? 0);
       });
-      return { probabilities, greedyHits: 0 };
-    },
-    dispose() {},
-  };
-}
-
-type SampleResult = [token: number, flatDistribution: number[] | undefined, confidence: number | undefined];
-
-interface AddonSampler {
-  applyConfig(config: unknown): void;
-  dispose(): void;
-}
-
-interface SequenceInternals {
-  _decodeTokens(
-    tokens: Token[],
-    logits: boolean[],
-    evaluationPriority: number,
-    tokenMeter: unknown,
-    contextShiftOptions: unknown,
-    logitDataMapper: (batchLogitIndex: number, tokenIndex: number) => Promise<unknown>,
-    afterBatchAction?: unknown,
-  ): Promise<unknown>;
-  _resolveSamplerConfig(options: Record<string, never>): unknown;
-  _tokenMeter: unknown;
-  _contextShift: unknown;
-  _takeIntervalCheckpointIfNeededAfterBatch?: unknown;
-}
-
-interface ContextInternals {
-  _ctx: { sampleToken(batchLogitIndex: number, sampler: AddonSampler, probabilities: boolean, confidence: boolean): Promise<SampleResult> };
-}
-
-interface ModelInternals {
-  _model: unknown;
-  _llama: { _bindings: { AddonSampler: new (model: unknown) => AddonSampler } };
-}
-
-// node-llama-cpp's default evaluation priority (controlledEvaluate uses the same).
-const EVALUATION_PRIORITY = 5;
-
-/** The fast path, or undefined when this node-llama-cpp does not have the internals it needs. */
-export function fastTargetReader(model: LlamaModel, context: LlamaContext, sequence: LlamaContextSequence): TargetReader | undefined {
-  const seq = sequence as unknown as Partial<SequenceInternals>;
-  const ctx = (context as unknown as Partial<ContextInternals>)._ctx;
-  const m = model as unknown as Partial<ModelInternals>;
-  const SamplerClass = m._llama?._bindings?.AddonSampler;
-  if (
-    typeof seq._decodeTokens !== 'function' ||
-    typeof seq._resolveSamplerConfig !== 'function' ||
-    typeof ctx?.sampleToken !== 'function' ||
-    typeof SamplerClass !== 'function' ||
-    m._model === undefined
-  ) {
-    return undefined;
-  }
-  const internals = seq as SequenceInternals;
-  const sampleToken = ctx.sampleToken.bind(ctx);
-  // The public path's default configuration: greedy, no repeat penalty (it needs penalty tokens),
-  // no bias. Nothing in it keeps state between tokens, so one sampler serves every call.
-  const sampler = new SamplerClass(m._model);
-  sampler.applyConfig(internals._resolveSamplerConfig({}));
-  let disposed = false;
-
-  async function probabilityOf(batchLogitIndex: number, target: number): Promise<{ p: number; hit: boolean }> {
-    const [greedy, , confidence] = await sampleToken(batchLogitIndex, sampler, false, true);
-    if (greedy === target && confidence !== undefined) return { p: confidence, hit: true };
-    const [, flat] = await sampleToken(batchLogitIndex, sampler, true, false);
-    if (flat === undefined) throw new Error('llama.cpp returned no distribution.');
-    for (let i = 0; i < flat.length; i += 2) if (flat[i] === target) return { p: flat[i + 1]!, hit: false };
-    return { p: 0, hit: false };
-  }
-
-  return {
-    path: 'fast',
-    async read(tokens, targets) {
-      if (disposed) throw new Error('The target reader is disposed.');
-      const probabilities: Array<number | undefined> = new Array(tokens.length).fill(undefined);
-      const logits = targets.map((t) => t !== undefined);
-      let greedyHits = 0;
-      let failure: unknown;
-      await internals._decodeTokens(
-        tokens as Token[],
-        logits,
-        EVALUATION_PRIORITY,
-        internals._tokenMeter,
-        internals._contextShift,
-        async (batchLogitIndex, tokenIndex) => {
-          const target = targets[tokenIndex];
-          if (target === undefined || failure !== undefined) return undefined;
-          try {
-            const { p, hit } = await probabilityOf(batchLogitIndex, target);
-            probabilities[tokenIndex] = p;
-            if (hit) greedyHits++;
-          } catch (e) {
-            failure = e;
-          }
-          return undefined;
-        },
-        internals._takeIntervalCheckpointIfNeededAfterBatch,
-      );
-      if (failure !== undefined) throw failure;
-      targets.forEach((t, i) => {
-        if (t !== undefined && probabilities[i] === undefined) throw new Error(`llama.cpp returned no distribution at position ${i} of the call.`);
-      });
-      return { probabilities, greedyHits };
-    },
-    dispose() {
-      if (disposed) return;
-      disposed = true;
-      sampler.dispose();
+      return { logProbabilities, greedyHits: 0 };
     },
   };
 }

@@ -11,11 +11,13 @@ import type { OllamaConfig } from './config';
 import {
   MIN_LOGPROBS_VERSION,
   OllamaError,
+  OllamaInvalidAnswerError,
   OllamaModelNotFoundError,
   OllamaNotRunningError,
   OllamaRequestError,
   OllamaTimeoutError,
   OllamaVersionTooOldError,
+  type TimeoutPhase,
 } from './errors';
 
 export type { Logprob, TokenLogprob };
@@ -71,7 +73,6 @@ export interface ModelSummary {
   readonly size?: number;
 }
 
-type Phase = 'request' | 'first-token' | 'next-token';
 
 /** Connection-level failure codes that mean "nobody answers at that address". */
 const UNREACHABLE = new Set([
@@ -90,12 +91,14 @@ const UNREACHABLE = new Set([
 ]);
 
 /**
- * Per-call deadline and cancellation: one AbortController fed by the caller's signal and a
- * timer whose phase and length can change (first token, then between tokens).
+ * Per-call deadline and cancellation: one AbortController fed by the caller's signal, a timer
+ * whose phase and length can change (first token, then between tokens), and for streams an
+ * overall deadline that no steady trickle of chunks can push back.
  */
 class CallGuard {
   readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
   private readonly detach: () => void;
 
   constructor(
@@ -108,14 +111,21 @@ class CallGuard {
     this.detach = () => signal?.removeEventListener('abort', onAbort);
   }
 
-  arm(phase: Phase, ms: number): void {
+  arm(phase: Exclude<TimeoutPhase, 'stream'>, ms: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.controller.abort(new OllamaTimeoutError(this.host, phase, ms)), ms);
     this.timer.unref?.();
   }
 
+  /** The whole call's limit (set once). */
+  armDeadline(ms: number): void {
+    this.deadline = setTimeout(() => this.controller.abort(new OllamaTimeoutError(this.host, 'stream', ms)), ms);
+    this.deadline.unref?.();
+  }
+
   dispose(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
     this.detach();
   }
 
@@ -241,9 +251,11 @@ export class OllamaClient {
   }
 
   /**
-   * POST /api/generate with `stream: true`. `onChunk` sees every NDJSON object; returning
-   * STOP_STREAM closes the connection and resolves with what arrived so far. The first chunk
-   * may take up to firstTokenTimeoutMs (model load), later ones idleTimeoutMs each.
+   * POST /api/generate with `stream: true`. `onChunk` sees every NDJSON object (its numbers
+   * checked first); returning STOP_STREAM closes the connection and resolves with what arrived so
+   * far. The first chunk may take up to firstTokenTimeoutMs (model load), later ones
+   * idleTimeoutMs each, the whole stream streamDeadlineMs. Once maxResponseChars of text have
+   * arrived the stream is closed and the result ends with doneReason 'length'.
    */
   async generateStream(
     body: GenerateBody,
@@ -252,6 +264,7 @@ export class OllamaClient {
   ): Promise<GenerateResult> {
     const guard = new CallGuard(this.host, signal);
     guard.arm('first-token', this.config.firstTokenTimeoutMs);
+    guard.armDeadline(this.config.streamDeadlineMs);
     let started = false;
     let text = '';
     const logprobs: OllamaLogprob[] = [];
@@ -265,9 +278,15 @@ export class OllamaClient {
       started = true;
       for await (const part of stream) {
         guard.arm('next-token', this.config.idleTimeoutMs);
-        const chunk = part as unknown as GenerateChunk;
-        text += chunk.response ?? '';
+        const chunk = checkedChunk(part, this.host);
+        text += chunk.response;
         if (chunk.logprobs) logprobs.push(...chunk.logprobs);
+        if (text.length >= this.config.maxResponseChars && !chunk.done) {
+          stream.abort();
+          text = text.slice(0, this.config.maxResponseChars);
+          doneReason = 'length';
+          break;
+        }
         if (chunk.done) {
           doneReason = chunk.done_reason ?? 'stop';
           evalCount = chunk.eval_count;
@@ -303,8 +322,52 @@ export class OllamaClient {
     if (!Array.isArray(res.embeddings) || res.embeddings.length !== input.length) {
       throw new OllamaRequestError(this.host, '/api/embed', undefined, `expected ${input.length} embeddings, got ${res.embeddings?.length ?? 0}`);
     }
+    const dims = (res.embeddings[0] as unknown[] | undefined)?.length;
+    res.embeddings.forEach((v: unknown, i) => {
+      if (!Array.isArray(v) || v.length === 0 || v.length !== dims) throw new OllamaInvalidAnswerError(this.host, '/api/embed', `embedding ${i} is not a vector of ${dims} numbers`);
+      const bad = v.findIndex((x) => typeof x !== 'number' || !Number.isFinite(x));
+      if (bad >= 0) throw new OllamaInvalidAnswerError(this.host, '/api/embed', `embedding ${i} has ${describeValue(v[bad])} at position ${bad}`);
+    });
     return res.embeddings;
   }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.slice(0, 20))}`;
+  if (typeof v === 'number') return String(v);
+  return v === null ? 'null' : typeof v;
+}
+
+/** A log-probability as Ollama must send it: a finite number ≤ 0. */
+function checkLogprob(v: unknown, host: string, where: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v > 0) {
+    throw new OllamaInvalidAnswerError(host, '/api/generate', `${where} is ${describeValue(v)}, not a log-probability (a finite number ≤ 0)`);
+  }
+}
+
+/** One NDJSON object of a generate stream, its types and numbers checked (nothing unchecked reaches a score). */
+function checkedChunk(part: unknown, host: string): GenerateChunk {
+  const c = part as Record<string, unknown>;
+  if (typeof c !== 'object' || c === null) throw new OllamaInvalidAnswerError(host, '/api/generate', 'a stream line is not an object');
+  const response = c.response ?? '';
+  if (typeof response !== 'string') throw new OllamaInvalidAnswerError(host, '/api/generate', `"response" is ${describeValue(response)}`);
+  const entries = c.logprobs;
+  if (entries !== undefined && entries !== null) {
+    if (!Array.isArray(entries)) throw new OllamaInvalidAnswerError(host, '/api/generate', '"logprobs" is not a list');
+    entries.forEach((e: Record<string, unknown>, i) => {
+      if (typeof e !== 'object' || e === null || typeof e.token !== 'string') throw new OllamaInvalidAnswerError(host, '/api/generate', `logprobs[${i}] has no token text`);
+      checkLogprob(e.logprob, host, `logprobs[${i}].logprob`);
+      const top = e.top_logprobs;
+      if (top !== undefined && top !== null) {
+        if (!Array.isArray(top)) throw new OllamaInvalidAnswerError(host, '/api/generate', `logprobs[${i}].top_logprobs is not a list`);
+        top.forEach((t: Record<string, unknown>, j) => {
+          if (typeof t !== 'object' || t === null || typeof t.token !== 'string') throw new OllamaInvalidAnswerError(host, '/api/generate', `logprobs[${i}].top_logprobs[${j}] has no token text`);
+          checkLogprob(t.logprob, host, `logprobs[${i}].top_logprobs[${j}].logprob`);
+        });
+      }
+    });
+  }
+  return { ...(c as unknown as GenerateChunk), response, ...(entries === null ? { logprobs: undefined } : {}) };
 }
 
 /**

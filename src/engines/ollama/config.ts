@@ -1,9 +1,11 @@
 /**
- * Settings of the Ollama connection, their defaults, and how OLLAMA_HOST is read.
+ * Settings of the Ollama connection, their defaults, and how OLLAMA_HOST is read. Defaults that
+ * are also settings come from package.json (settingsManifest.ts).
  *
- * Decoding defaults are the paper's (EXACT §5, "For generations, we use sampling with temperature
- * 0.7, top-k=50, top-p=0.95, and max_new_tokens=200").
+ * The decoding defaults there are the paper's (EXACT §5, "For generations, we use sampling with
+ * temperature 0.7, top-k=50, top-p=0.95, and max_new_tokens=200").
  */
+import { numberDefault, stringDefault } from '../../shared/settingsManifest';
 
 export interface OllamaConfig {
   /** Base URL, e.g. http://127.0.0.1:11434. The client talks to this host and nothing else. */
@@ -24,23 +26,57 @@ export interface OllamaConfig {
   readonly firstTokenTimeoutMs: number;
   /** Limit between two streamed chunks once generation has started. */
   readonly idleTimeoutMs: number;
+  /** Limit for a whole streamed answer, first token included. */
+  readonly streamDeadlineMs: number;
+  /** Most characters of text one streamed answer may bring; the stream is closed there. */
+  readonly maxResponseChars: number;
 }
 
-export const DEFAULT_OLLAMA_PORT = 11434;
+const DEFAULT_OLLAMA_PORT = 11434;
 
 export const OLLAMA_DEFAULTS = {
-  model: 'llama3.2:3b',
-  embeddingModel: '',
-  numCtx: 4096,
-  maxTokens: 200,
+  model: stringDefault('ollama.model'),
+  embeddingModel: stringDefault('ollama.embeddingModel'),
+  numCtx: numberDefault('ollama.contextLength'),
+  maxTokens: numberDefault('generation.maxTokens'),
   keepAlive: '10m',
-  requestTimeoutMs: 15_000,
-  firstTokenTimeoutMs: 300_000,
+  requestTimeoutMs: 1000 * numberDefault('ollama.requestTimeoutSeconds'),
+  firstTokenTimeoutMs: 1000 * numberDefault('ollama.loadTimeoutSeconds'),
   idleTimeoutMs: 60_000,
+  streamDeadlineMs: 900_000,
+  maxResponseChars: 400_000,
 } as const;
 
-/** The paper's decoding configuration. */
-export const PAPER_DECODING = { temperature: 0.7, topK: 50, topP: 0.95, maxTokens: 200 } as const;
+/** Node's timers hold at most 2^31 - 1 ms; a longer delay fires at once (with a warning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Bounds every number of the configuration is clamped to. The settings' schema maxima in
+ * package.json are these (seconds there); the clamp also covers values the schema does not stop
+ * (settings.json edited by hand, OLLAMA_* values, callers outside VS Code).
+ */
+export const OLLAMA_BOUNDS = {
+  numCtx: { min: 256, max: 1_048_576 },
+  maxTokens: { min: 1, max: 131_072 },
+  requestTimeoutMs: { min: 1, max: 3_600_000 },
+  firstTokenTimeoutMs: { min: 1, max: 3_600_000 },
+  idleTimeoutMs: { min: 1, max: 3_600_000 },
+  streamDeadlineMs: { min: 1, max: MAX_TIMER_MS },
+  maxResponseChars: { min: 1, max: 20_000_000 },
+} as const;
+
+/** `value` within [min, max]; the default when it is not a positive finite number. */
+export function clampPositive(value: unknown, bounds: { readonly min: number; readonly max: number }, fallback: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return fallback;
+  return Math.min(bounds.max, Math.max(bounds.min, value));
+}
+
+/** The paper's decoding configuration (the settings' defaults). */
+export const PAPER_DECODING = {
+  temperature: numberDefault('generation.temperature'),
+  topK: numberDefault('generation.topK'),
+  topP: numberDefault('generation.topP'),
+} as const;
 
 /**
  * The Ollama base URL from an OLLAMA_HOST-style value, following Ollama's own rules
@@ -95,17 +131,19 @@ export function resolveOllamaConfig(
 ): OllamaConfig {
   const pick = <K extends keyof OllamaConfig>(k: K, d: OllamaConfig[K]): OllamaConfig[K] =>
     partial[k] === undefined || partial[k] === null ? d : (partial[k] as OllamaConfig[K]);
-  const positive = (n: number, d: number): number => (Number.isFinite(n) && n > 0 ? n : d);
+  const bounded = <K extends keyof typeof OLLAMA_BOUNDS>(k: K): number => clampPositive(partial[k], OLLAMA_BOUNDS[k], OLLAMA_DEFAULTS[k]);
   const host = partial.host !== undefined && partial.host.trim() !== '' ? parseOllamaHost(partial.host) : defaultOllamaHost(env);
   return {
     host,
     model: pick('model', OLLAMA_DEFAULTS.model).trim(),
     embeddingModel: pick('embeddingModel', OLLAMA_DEFAULTS.embeddingModel).trim(),
-    numCtx: Math.floor(positive(pick('numCtx', OLLAMA_DEFAULTS.numCtx), OLLAMA_DEFAULTS.numCtx)),
-    maxTokens: Math.floor(positive(pick('maxTokens', OLLAMA_DEFAULTS.maxTokens), OLLAMA_DEFAULTS.maxTokens)),
+    numCtx: Math.floor(bounded('numCtx')),
+    maxTokens: Math.floor(bounded('maxTokens')),
     keepAlive: pick('keepAlive', OLLAMA_DEFAULTS.keepAlive),
-    requestTimeoutMs: positive(pick('requestTimeoutMs', OLLAMA_DEFAULTS.requestTimeoutMs), OLLAMA_DEFAULTS.requestTimeoutMs),
-    firstTokenTimeoutMs: positive(pick('firstTokenTimeoutMs', OLLAMA_DEFAULTS.firstTokenTimeoutMs), OLLAMA_DEFAULTS.firstTokenTimeoutMs),
-    idleTimeoutMs: positive(pick('idleTimeoutMs', OLLAMA_DEFAULTS.idleTimeoutMs), OLLAMA_DEFAULTS.idleTimeoutMs),
+    requestTimeoutMs: bounded('requestTimeoutMs'),
+    firstTokenTimeoutMs: bounded('firstTokenTimeoutMs'),
+    idleTimeoutMs: bounded('idleTimeoutMs'),
+    streamDeadlineMs: bounded('streamDeadlineMs'),
+    maxResponseChars: Math.floor(bounded('maxResponseChars')),
   };
 }

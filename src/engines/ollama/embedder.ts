@@ -4,6 +4,7 @@
 import { throwIfAborted, type Embedder } from '../../core/ports';
 import { LocalHashEmbedder } from '../embeddings';
 import type { OllamaClient } from './client';
+import type { OllamaConfig } from './config';
 import { OllamaModelNotFoundError } from './errors';
 
 export class OllamaEmbedder implements Embedder {
@@ -25,6 +26,17 @@ export class OllamaEmbedder implements Embedder {
     }
     return out;
   }
+}
+
+/**
+ * The scoring and embedding model names the configuration stands for, without asking Ollama:
+ * what the memory is opened with while Ollama is down, so the profile, export, import and reset
+ * still work. (When the configured embedding model turns out not to be pulled, chooseEmbedder
+ * falls back to the local embedder, whose id differs: entries then show as needing re-indexing.)
+ */
+export function configuredModels(config: Pick<OllamaConfig, 'model' | 'embeddingModel'>): { model: string; embeddingModel: string } {
+  const model = config.model.trim() === '' ? '(no model set)' : config.model.trim();
+  return { model, embeddingModel: config.embeddingModel.trim() === '' ? new LocalHashEmbedder().id : `ollama:${config.embeddingModel.trim()}` };
 }
 
 export interface EmbedderChoice {

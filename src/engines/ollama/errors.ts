@@ -15,9 +15,16 @@
  */
 export const MIN_LOGPROBS_VERSION = '0.12.11';
 
+/**
+ * How background work should treat the error (read by services/indexingErrors.ts): retry later
+ * ('transient'), give up on this item ('pair'), or stop until the user acts ('fatal').
+ */
+export type OllamaErrorClass = 'transient' | 'pair' | 'fatal';
+
 export abstract class OllamaError extends Error {
   /** What the user can do about it: a sentence, usually with a command to run. */
   abstract readonly action: string;
+  abstract readonly indexingClass: OllamaErrorClass;
   /** Where the problem happened (the configured host). */
   readonly host: string;
 
@@ -35,6 +42,7 @@ export abstract class OllamaError extends Error {
 /** Nothing answers at the configured host (connection refused, reset, host unknown). */
 export class OllamaNotRunningError extends OllamaError {
   override readonly name = 'OllamaNotRunningError';
+  readonly indexingClass = 'transient';
   readonly action: string;
   /** The socket-level code, e.g. ECONNREFUSED, ENOTFOUND, ECONNRESET. */
   readonly code: string | undefined;
@@ -51,6 +59,7 @@ export class OllamaNotRunningError extends OllamaError {
 /** The server answered, but does not have the model. */
 export class OllamaModelNotFoundError extends OllamaError {
   override readonly name = 'OllamaModelNotFoundError';
+  readonly indexingClass = 'fatal';
   readonly action: string;
   readonly model: string;
   /** 'generation' or 'embedding': which setting names this model. */
@@ -68,6 +77,7 @@ export class OllamaModelNotFoundError extends OllamaError {
 /** The server is older than the first release with log-probabilities (needed by the fallback scorer). */
 export class OllamaVersionTooOldError extends OllamaError {
   override readonly name = 'OllamaVersionTooOldError';
+  readonly indexingClass = 'fatal';
   readonly action: string;
   readonly version: string;
   readonly required: string;
@@ -83,19 +93,24 @@ export class OllamaVersionTooOldError extends OllamaError {
 /** A request got no answer (or no next token) in time. */
 export class OllamaTimeoutError extends OllamaError {
   override readonly name = 'OllamaTimeoutError';
+  /** A client-side timeout: Ollama may be busy or loading; the same request can work later. */
+  readonly indexingClass = 'transient';
   readonly action: string;
-  /** Which wait ran out: the whole request, the first token (model load), or a later token. */
-  readonly phase: 'request' | 'first-token' | 'next-token';
+  /** Which wait ran out: the whole request, the first token (model load), a later token, or the whole stream. */
+  readonly phase: TimeoutPhase;
   readonly timeoutMs: number;
 
-  constructor(host: string, phase: 'request' | 'first-token' | 'next-token', timeoutMs: number) {
-    const what =
+  constructor(host: string, phase: TimeoutPhase, timeoutMs: number) {
+    const seconds = `${timeoutMs < 10_000 ? String(Math.round(timeoutMs / 100) / 10) : Math.round(timeoutMs / 1000)} s`;
+    const message =
       phase === 'first-token'
-        ? 'the first token (the model may still be loading)'
+        ? `sent no first token (the model may still be loading) within ${seconds}`
         : phase === 'next-token'
-          ? 'the next token'
-          : 'an answer';
-    super(`Ollama at ${host} sent no ${what} within ${Math.round(timeoutMs / 1000)} s.`, host);
+          ? `sent no next token within ${seconds}`
+          : phase === 'stream'
+            ? `did not finish its answer within ${seconds}`
+            : `sent no answer within ${seconds}`;
+    super(`Ollama at ${host} ${message}.`, host);
     this.phase = phase;
     this.timeoutMs = timeoutMs;
     this.action =
@@ -103,13 +118,18 @@ export class OllamaTimeoutError extends OllamaError {
         ? 'Large models take long to load the first time: try again, or raise `exact.ollama.loadTimeoutSeconds`.'
         : phase === 'request'
           ? 'Check that the machine running Ollama is not overloaded, or raise `exact.ollama.requestTimeoutSeconds`.'
-          : 'Generation stalled: check that the machine running Ollama is not overloaded or out of memory (`ollama ps`), then try again.';
+          : phase === 'stream'
+            ? 'The answer went on far longer than asked for: check the model and its stop settings (`ollama show`), then try again.'
+            : 'Generation stalled: check that the machine running Ollama is not overloaded or out of memory (`ollama ps`), then try again.';
   }
 }
+
+export type TimeoutPhase = 'request' | 'first-token' | 'next-token' | 'stream';
 
 /** The server answered with an error we have no more specific class for. */
 export class OllamaRequestError extends OllamaError {
   override readonly name = 'OllamaRequestError';
+  readonly indexingClass: OllamaErrorClass;
   readonly action: string;
   readonly status: number | undefined;
   /** The server's own error text (`{"error": ...}`). */
@@ -120,6 +140,8 @@ export class OllamaRequestError extends OllamaError {
     super(`Ollama at ${host} rejected ${endpoint}${status === undefined ? '' : ` (HTTP ${status})`}: ${serverMessage}`, host, { cause });
     this.status = status;
     this.serverMessage = serverMessage;
+    this.indexingClass =
+      disconnected || (status !== undefined && (status === 408 || status === 425 || status === 429 || status >= 500)) ? 'transient' : status === 404 ? 'fatal' : 'pair';
     this.action =
       disconnected
         ? 'The connection broke off mid-answer: Ollama may have crashed or run out of memory. Check `ollama ps` and the server log, then try again.'
@@ -130,6 +152,7 @@ export class OllamaRequestError extends OllamaError {
 /** The server answered, but without the log-probabilities we asked for. */
 export class OllamaLogprobsUnavailableError extends OllamaError {
   override readonly name = 'OllamaLogprobsUnavailableError';
+  readonly indexingClass = 'fatal';
   readonly action: string;
 
   constructor(host: string, model: string) {
@@ -137,6 +160,18 @@ export class OllamaLogprobsUnavailableError extends OllamaError {
     this.action =
       `Its version is recent enough, so the model's runner or a proxy in between drops them. Try another model, ` +
       `or score in-process: set \`exact.scorer\` to "llama.cpp" and \`exact.modelPath\` to the model's GGUF file on this machine.`;
+  }
+}
+
+/** The server answered with a value that cannot be right (a log-probability that is not a number ≤ 0, an embedding with NaN...). */
+export class OllamaInvalidAnswerError extends OllamaError {
+  override readonly name = 'OllamaInvalidAnswerError';
+  readonly indexingClass = 'fatal';
+  readonly action: string;
+
+  constructor(host: string, endpoint: string, what: string) {
+    super(`Ollama at ${host} sent an impossible value in ${endpoint}: ${what}. Nothing from this answer was used.`, host);
+    this.action = 'A proxy or a modified server between EXACT and Ollama may alter answers: connect to Ollama directly, or check its version (`ollama -v`) and server log.';
   }
 }
 

@@ -9,7 +9,7 @@ import type { OllamaClient } from './client';
 import { PAPER_DECODING } from './config';
 
 /** The `options` object of a generate request for the given settings (num_ctx always present). */
-export function ollamaDecodingOptions(
+function ollamaDecodingOptions(
   options: GenerationOptions,
   numCtx: number,
   maxTokens: number,
@@ -28,7 +28,7 @@ export function ollamaDecodingOptions(
 }
 
 /** The prompt format of the configured model, from the chat template /api/show reports. */
-export async function promptFormatFromOllama(client: OllamaClient, signal?: AbortSignal): Promise<PromptFormat> {
+async function promptFormatFromOllama(client: OllamaClient, signal?: AbortSignal): Promise<PromptFormat> {
   const info = await client.show(client.config.model, signal);
   return detectPromptFormat(info.template);
 }
@@ -48,11 +48,6 @@ export class OllamaGenerator implements TextGenerator {
       this.format = p;
     }
     return this.format;
-  }
-
-  /** Forget the cached format (e.g. after the model setting changed or the model was re-pulled). */
-  reset(): void {
-    this.format = undefined;
   }
 
   async generate(

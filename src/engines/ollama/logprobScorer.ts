@@ -67,7 +67,7 @@
  *  - Each departure costs one request; Ollama reuses its cache for the shared prompt prefix.
  */
 import { abortError, throwIfAborted, type LogLikelihoodScorer, type ScoreRequest } from '../../core/ports';
-import { detectPromptFormat, renderPrompt, type PromptFormat } from '../promptFormat';
+import { detectPromptFormat, markerFreeText, renderPrompt, type PromptFormat } from '../promptFormat';
 import { STOP_STREAM, type OllamaClient, type OllamaLogprob, type OllamaTokenLogprob } from './client';
 import { OllamaLogprobsUnavailableError } from './errors';
 
@@ -220,7 +220,7 @@ export function missEstimate(entry: OllamaLogprob | undefined, floor: number, vo
 }
 
 /** The vocabulary size /api/show reports in model_info (`<arch>.vocab_size`, or the token list). */
-export function vocabularySize(modelInfo: Record<string, unknown>): number | undefined {
+function vocabularySize(modelInfo: Record<string, unknown>): number | undefined {
   for (const [k, v] of Object.entries(modelInfo)) {
     if (k.endsWith('.vocab_size') && typeof v === 'number' && v > 0) return v;
   }
@@ -242,7 +242,7 @@ interface Candidate {
 export type MatchRule = 'likeliest' | 'longest';
 
 /** Every candidate (the generated token and its alternatives) whose bytes start the response at `pos`. */
-export function matchingCandidates(entry: OllamaLogprob, response: Uint8Array, pos: number): Candidate[] {
+function matchingCandidates(entry: OllamaLogprob, response: Uint8Array, pos: number): Candidate[] {
   const generated = tokenBytes(entry);
   const out: Candidate[] = [];
   if (isPrefixAt(response, pos, generated)) out.push({ bytes: generated, logprob: entry.logprob, generated: true });
@@ -331,7 +331,8 @@ export class OllamaLogprobScorer implements LogLikelihoodScorer {
         const i = next++;
         const r = requests[i]!;
         throwIfAborted(inner);
-        out[i] = await this.scoreOne(renderPrompt(format, r.prompt, r.attributes), r.response, this.scoreEnd ? format.end : '', inner);
+        // Ollama parses special tokens in the whole raw prompt, response included: markers in it stay text.
+        out[i] = await this.scoreOne(renderPrompt(format, r.prompt, r.attributes), markerFreeText(r.response), this.scoreEnd ? format.end : '', inner);
       }
     };
     const lanes = Array.from({ length: Math.min(this.concurrency, requests.length) }, () =>

@@ -12,6 +12,7 @@
  */
 import { abortError, sleep } from '../../core/ports';
 import { detectPromptFormat, type PromptFormat } from '../promptFormat';
+import { numberDefault, stringDefault } from '../../shared/settingsManifest';
 
 export interface VllmConfig {
   /** Server root, e.g. http://gpu-box:8000 (a trailing /v1 is removed; a proxy path prefix is kept). */
@@ -34,20 +35,21 @@ export interface VllmConfig {
   readonly retryDelayMs: number;
 }
 
-export const VLLM_DEFAULTS = {
-  baseUrl: 'http://127.0.0.1:8000',
-  model: '',
+/** Defaults of a client built without settings: the declared settings' defaults where there is one. */
+const VLLM_DEFAULTS = {
+  baseUrl: stringDefault('vllm.url'),
+  model: stringDefault('vllm.model'),
   apiKey: '',
   requestTimeoutMs: 15_000,
-  scoreTimeoutMs: 300_000,
-  firstTokenTimeoutMs: 300_000,
+  scoreTimeoutMs: 1000 * numberDefault('vllm.timeoutSeconds'),
+  firstTokenTimeoutMs: 1000 * numberDefault('vllm.timeoutSeconds'),
   idleTimeoutMs: 60_000,
   retries: 2,
   retryDelayMs: 500,
 } as const;
 
 /** The server root from what a user typed: scheme added, trailing slashes and `/v1` removed. */
-export function normalizeVllmUrl(value: string): string {
+function normalizeVllmUrl(value: string): string {
   let s = value.trim();
   if (s === '') return VLLM_DEFAULTS.baseUrl;
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) s = `http://${s}`;

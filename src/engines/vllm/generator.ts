@@ -6,13 +6,14 @@
 import type { GeneratedText, GenerationOptions, TextGenerator } from '../../core/ports';
 import { PAPER_DECODING } from '../ollama/config';
 import { renderPrompt } from '../promptFormat';
+import { numberDefault } from '../../shared/settingsManifest';
 import type { VllmClient } from './client';
 
 export class VllmGenerator implements TextGenerator {
   constructor(
     private readonly client: VllmClient,
     /** Token limit when a call gives none. */
-    private readonly maxTokens: number = PAPER_DECODING.maxTokens,
+    private readonly maxTokens: number = numberDefault('generation.maxTokens'),
   ) {}
 
   async generate(

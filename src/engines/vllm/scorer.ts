@@ -2,12 +2,15 @@
  * Exact teacher-forced scoring on a vLLM server: log p(y | x, A) from the log-probabilities vLLM
  * reports for the tokens of a prompt it is sent (`prompt_logprobs`), one HTTP request per batch.
  *
- * A request (x, A, y) becomes the text renderPrompt(format, x, A) + y + end marker, the same
+ * A request (x, A, y) becomes the text renderPrompt(format, x, A) + y' + end marker, the same
  * renderer and the same scored part as the in-process llama.cpp engine (llamaEngine.ts): the
  * response tokens and the format's end marker. A batch (a greedy round: every candidate set, both
  * responses) is ONE /v1/completions request with a list of prompts, `prompt_logprobs: 0` (each
  * prompt token's own log-probability), `max_tokens: 1` (vLLM must generate something) and no
  * added special tokens (the rendered text carries its own BOS where the format has one).
+ * y' is markerFreeText(y): the server parses special tokens anywhere in the string, so a control
+ * marker inside a response would become the model's control token; broken up, it stays text (as
+ * in the Ollama fallback; llama.cpp in-process tokenizes the unchanged text with specials off).
  *
  * Exact token boundaries. The responses are tokenized once per pair, both in one /tokenize call
  * (each after the end marker, a special token, so it is tokenized as the model generates it after
@@ -26,7 +29,7 @@
  * clamped from below at `logProbFloor` (default -100, as the llama.cpp engine does).
  */
 import { abortError, throwIfAborted, type LogLikelihoodScorer, type ScoreRequest } from '../../core/ports';
-import { renderPrompt, type PromptFormat } from '../promptFormat';
+import { markerFreeText, renderPrompt, type PromptFormat } from '../promptFormat';
 import { VllmError, type CompletionChoice, type VllmClient } from './client';
 
 export interface VllmScorerOptions {
@@ -86,12 +89,13 @@ export class VllmScorer implements LogLikelihoodScorer {
     this.stats.sequences += requests.length;
     const format = this.options.promptFormat ?? (await this.client.promptFormat(signal));
     const end = this.scoreEnd ? format.end : '';
-    const responseIds = await this.tokenizeResponses(format, [...new Set(requests.map((r) => r.response))], signal);
+    const responses = requests.map((r) => markerFreeText(r.response));
+    const responseIds = await this.tokenizeResponses(format, [...new Set(responses)], signal);
     const endIds = end === '' ? [] : this.endIds!;
-    const tails = requests.map((r) => [...responseIds.get(r.response)!, ...endIds]);
+    const tails = responses.map((y) => [...responseIds.get(y)!, ...endIds]);
     const rendered = requests.map((r) => renderPrompt(format, r.prompt, r.attributes));
 
-    const choices = await this.complete(rendered.map((p, i) => p + requests[i]!.response + end), signal);
+    const choices = await this.complete(rendered.map((p, i) => p + responses[i]! + end), signal);
     const results: Array<VllmScoreDetail | undefined> = choices.map((c, i) => this.readTail(c, tails[i]!, i));
 
     const seam = results.flatMap((r, i) => (r === undefined ? [i] : []));
