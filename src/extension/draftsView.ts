@@ -129,9 +129,15 @@ export class DraftsViewProvider implements vscode.WebviewViewProvider, vscode.Di
       case 'skip':
         this.forget(msg.requestId);
         break;
-      case 'keepEdits':
-        if (this.current?.requestId === msg.requestId) this.setCurrent({ ...this.current, edits: msg.edits });
+      case 'keepEdits': {
+        // In place: a generation still running holds this object and marks it finished later.
+        const c = this.current;
+        if (c?.requestId === msg.requestId) {
+          c.edits = msg.edits;
+          this.saveCurrent(c);
+        }
         break;
+      }
       case 'insert':
         await insertIntoEditor(msg.text);
         break;
