@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { writeFileAtomic } from './atomicFile';
 import { modelKeyString, type PairEntry } from './memoryState';
 import { now, toSelectionInfo, toStored, type PreferenceMemory, type SelectionInfo, type StoredPair } from './preferenceMemory';
-import { checkAttributes, checkPairFields, checkSelectionFields, isValidId, LOG_SCHEMA_VERSION, Problems, type LogRecord, type SelectionRecord } from './records';
+import { checkAttributes, checkPairFields, checkSelectionFields, copySelectionContent, isValidId, LOG_SCHEMA_VERSION, Problems, type LogRecord, type SelectionRecord } from './records';
 
 const EXPORT_FORMAT = 'exact-preferences';
 const EXPORT_VERSION = 1;
@@ -272,18 +272,7 @@ function validateExport(data: unknown, limits: ImportLimits = IMPORT_LIMITS): { 
         return {
           id: x.id,
           pairId: id,
-          attributes: [...x.attributes],
-          objective: x.objective,
-          baseObjective: x.baseObjective,
-          gain: x.gain,
-          steps: x.steps.map((st) => ({ attribute: st.attribute, marginalGain: st.marginalGain, objective: st.objective })),
-          model: x.model,
-          embeddingModel: x.embeddingModel,
-          scorer: { kind: x.scorer.kind, calls: x.scorer.calls, scoredSequences: x.scorer.scoredSequences, objectiveEvaluations: x.scorer.objectiveEvaluations },
-          algorithm: x.algorithm,
-          k: x.k,
-          durationMs: x.durationMs,
-          createdAt: x.createdAt,
+          ...copySelectionContent(x),
           embedding: { dims: x.embedding.dims, f64: x.embedding.f64 },
         };
       }),
