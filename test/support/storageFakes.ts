@@ -8,26 +8,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { abortError, greedySelect, type Embedder, type LogLikelihoodScorer, type ScoreRequest, type SelectionResult } from '../../src/core';
+import { sleep } from '../../src/core/ports';
 
 /** A number in [-1, 1) fixed by the text. */
 export function hashUnit(text: string): number {
   const h = createHash('sha256').update(text).digest();
   return h.readUInt32LE(0) / 2 ** 31 - 1;
-}
-
-function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(abortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export interface FakeOptions {
@@ -56,7 +42,7 @@ export class HashScorer implements LogLikelihoodScorer {
     const err = this.options.failOn?.(call, prompts);
     const hang = this.options.hangOn?.(prompts) === true;
     try {
-      if (hang || (this.options.delayMs !== undefined && this.options.delayMs > 0)) await abortableDelay(hang ? 2 ** 31 - 1 : this.options.delayMs!, signal);
+      if (hang || (this.options.delayMs !== undefined && this.options.delayMs > 0)) await sleep(hang ? 2 ** 31 - 1 : this.options.delayMs!, signal);
       else if (signal?.aborted) throw abortError();
     } catch (e) {
       this.aborted++;
@@ -89,7 +75,7 @@ export class HashEmbedder implements Embedder {
   async embed(texts: ReadonlyArray<string>, signal?: AbortSignal): Promise<number[][]> {
     const call = this.calls++;
     const err = this.options.failOn?.(call, texts);
-    if (this.options.delayMs !== undefined && this.options.delayMs > 0) await abortableDelay(this.options.delayMs, signal);
+    if (this.options.delayMs !== undefined && this.options.delayMs > 0) await sleep(this.options.delayMs, signal);
     else if (signal?.aborted) throw abortError();
     if (err !== undefined) throw err;
     return texts.map((t) => this.vector(t));
